@@ -1,0 +1,139 @@
+// The station store: one SQLite file holding a node's records and change log.
+//
+// Every public write is one user action: it runs in its own BEGIN IMMEDIATE
+// transaction, validates its input, writes the records and appends one change
+// per record written to the change log in the same transaction. Either all of it
+// is durable (WAL, synchronous=FULL) or none of it is.
+//
+// A Store owns one SQLite connection and is NOT thread-safe: use one Store per
+// thread (several Stores may open the same file; SQLite's locking and the busy
+// timeout serialise their writes).
+#pragma once
+
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "tramsync/core/clock.h"
+#include "tramsync/core/model.h"
+#include "tramsync/core/report.h"
+#include "tramsync/core/status.h"
+
+namespace tramsync {
+
+class StoreImpl;
+
+struct StoreOptions {
+  Clock* clock = nullptr;      // default: the system clock
+  IdSource* ids = nullptr;     // default: random ids
+  int busy_timeout_ms = 5000;
+  // Test hook for atomicity: called inside every write transaction after the
+  // records are written and before the change-log row is appended; an Error
+  // returned aborts the action (the transaction rolls back).
+  std::function<Status(const std::string& kind)> before_change_append;
+  // Apply migrations only up to this schema version (0: all). Used by tests to
+  // make a file as an older TramSync would have; never set in the programs.
+  int schema_version_limit = 0;
+};
+
+struct ImportRowError {
+  int64_t line = 0;  // 1-based line in the file (the header is line 1)
+  std::string message;
+};
+
+struct ImportResult {
+  int64_t imported = 0;
+  std::vector<std::string> ids;
+  std::vector<ImportRowError> rejected;
+};
+
+class Store {
+ public:
+  // Opens (creating if missing) the file at `path` and applies pending migrations.
+  static Result<std::unique_ptr<Store>> open(const std::string& path, StoreOptions options = {});
+  ~Store();
+  Store(const Store&) = delete;
+  Store& operator=(const Store&) = delete;
+
+  int schema_version();
+  static int latest_schema_version();
+
+  // --- identity -------------------------------------------------------------
+  bool initialized();
+  // Makes this file a station's: the station record, this device's identity.
+  Result<Identity> init_station(const std::string& code, const std::string& name, const std::string& device_name,
+                                const std::string& district = "", const std::string& province = "");
+  Result<Identity> identity();
+
+  // Resolves a full id or an unambiguous prefix (at least 4 characters) of a record
+  // of `record_kind` ("patient", "household", "waste_batch", "event").
+  Result<std::string> resolve_id(const std::string& record_kind, const std::string& id_or_prefix);
+
+  // --- people ----------------------------------------------------------------
+  Result<std::string> add_staff(const StaffInput& in);
+  Result<std::string> add_household(const HouseholdInput& in);
+  Result<Household> get_household(const std::string& id);
+  std::vector<Patient> household_members(const std::string& household_id);
+
+  Result<std::string> add_patient(const PatientInput& in);
+  Status update_patient(const std::string& id, const PatientUpdate& up);
+  Result<Patient> get_patient(const std::string& id);
+  std::vector<PatientRow> list_patients(const PatientQuery& q, const ReportSettings& settings = {});
+  // All rows in one transaction: every row valid, or nothing imported unless
+  // `skip_invalid`, which imports the valid rows and reports the others.
+  // `validate_only` checks every row and imports nothing.
+  ImportResult import_patients(const std::vector<std::pair<int64_t, PatientInput>>& rows, bool skip_invalid,
+                               bool validate_only = false);
+
+  // --- visits ------------------------------------------------------------------
+  Result<std::string> add_visit(const VisitInput& in);
+  std::vector<Visit> patient_visits(const std::string& patient_id);
+
+  // --- items and stock -------------------------------------------------------
+  Result<std::string> add_item(const ItemInput& in);
+  Status set_reserve(const std::string& item, int64_t level);
+  Result<Item> find_item(const std::string& code_or_id);
+  Result<std::string> receive(const ReceiveInput& in);
+  // May split across lots (first expiry first out): one movement per lot.
+  Result<std::vector<std::string>> dispense(const DispenseInput& in);
+  Result<std::vector<std::string>> adjust(const AdjustInput& in);
+  Result<std::string> write_off(const WriteoffInput& in);
+  Result<std::string> transfer_out(const TransferInput& in);
+  Result<std::string> transfer_in(const TransferInput& in);
+  std::vector<ItemStock> stock(const ReportSettings& settings = {});
+  std::vector<Movement> patient_dispensings(const std::string& patient_id);
+  std::vector<RefillDue> next_refills(const std::string& patient_id);
+
+  // --- waste -------------------------------------------------------------------
+  Result<std::string> add_waste_batch(const WasteBatchInput& in);
+  Result<std::string> move_waste(const WasteMoveInput& in);
+  std::vector<WasteBatch> list_waste(bool pending_only, std::optional<int64_t> older_than_days);
+  std::vector<WasteBatch> patient_waste(const std::string& patient_id);
+
+  // --- corrections -------------------------------------------------------------
+  // Voids an event (visit, stock movement, waste stage) by a new void event.
+  Result<std::string> void_event(const std::string& event_id, const std::string& reason,
+                                 std::optional<std::string> at = std::nullopt);
+
+  // --- reports -----------------------------------------------------------------
+  Result<DailyReport> daily_report(std::optional<std::string> date, const ReportSettings& settings = {});
+  Result<StatusInfo> status();
+  // The current station-local time.
+  std::string local_now();
+
+  // --- change log ----------------------------------------------------------------
+  std::vector<Change> changes_after(int64_t seq, int64_t limit);
+  int64_t change_count();
+
+  // Runs PRAGMA integrity_check; "ok" when the file is sound.
+  std::string integrity_check();
+
+ private:
+  explicit Store(std::unique_ptr<StoreImpl> impl);
+  std::unique_ptr<StoreImpl> impl_;
+};
+
+}  // namespace tramsync

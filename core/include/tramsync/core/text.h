@@ -1,0 +1,24 @@
+// Text folding for Vietnamese search.
+#pragma once
+
+#include <string>
+#include <string_view>
+
+namespace tramsync {
+
+// Folds UTF-8 text (NFC or NFD) for diacritics- and case-insensitive matching:
+// decomposes (ICU NFD), drops combining marks, maps đ/Đ to d, lower-cases, and
+// collapses runs of whitespace to one space. "Nguyễn Văn  An" -> "nguyen van an".
+// Invalid UTF-8 is folded as far as it decodes (bad bytes become U+FFFD).
+std::string fold_for_search(std::string_view utf8);
+
+// True when `s` is well-formed UTF-8.
+bool is_valid_utf8(std::string_view s);
+
+}  // namespace tramsync
+
+namespace tramsync {
+// Terminal columns taken by UTF-8 text: combining marks take none, wide (East
+// Asian) characters two. Used to line up tables of Vietnamese names.
+int display_width(std::string_view utf8);
+}  // namespace tramsync

@@ -1,0 +1,159 @@
+#include "db.h"
+
+#include <string>
+
+namespace tramsync::db {
+
+bool DbError::is_io() const {
+  switch (code_ & 0xff) {
+    case SQLITE_FULL:
+    case SQLITE_IOERR:
+    case SQLITE_READONLY:
+    case SQLITE_CANTOPEN:
+    case SQLITE_PERM:
+    case SQLITE_BUSY:
+    case SQLITE_LOCKED:
+    case SQLITE_NOTADB:
+    case SQLITE_CORRUPT:
+      return true;
+    default:
+      return false;
+  }
+}
+
+std::unique_ptr<Db> Db::open(const std::string& path, int busy_timeout_ms) {
+  sqlite3* raw = nullptr;
+  int rc = sqlite3_open_v2(path.c_str(), &raw, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX,
+                           nullptr);
+  if (rc != SQLITE_OK) {
+    std::string msg = raw ? sqlite3_errmsg(raw) : sqlite3_errstr(rc);
+    sqlite3_close(raw);
+    throw DbError(rc, "cannot open " + path + ": " + msg);
+  }
+  std::unique_ptr<Db> db(new Db(raw));
+  sqlite3_extended_result_codes(raw, 1);
+  sqlite3_busy_timeout(raw, busy_timeout_ms);
+  return db;
+}
+
+Db::~Db() {
+  cache_.clear();  // finalize statements before closing
+  sqlite3_close(db_);
+}
+
+void Db::fail(int rc, std::string_view what) const {
+  throw DbError(rc, std::string(what) + ": " + sqlite3_errmsg(db_));
+}
+
+void Db::exec(std::string_view sql) {
+  std::string s(sql);
+  char* err = nullptr;
+  int rc = sqlite3_exec(db_, s.c_str(), nullptr, nullptr, &err);
+  if (rc != SQLITE_OK) {
+    std::string msg = err ? err : sqlite3_errstr(rc);
+    sqlite3_free(err);
+    throw DbError(rc, "sql failed: " + msg);
+  }
+}
+
+Stmt Db::prepare(const std::string& sql) {
+  auto it = cache_.find(sql);
+  if (it == cache_.end()) {
+    sqlite3_stmt* s = nullptr;
+    int rc = sqlite3_prepare_v3(db_, sql.c_str(), static_cast<int>(sql.size()), SQLITE_PREPARE_PERSISTENT, &s,
+                                nullptr);
+    if (rc != SQLITE_OK) fail(rc, "prepare");
+    it = cache_.emplace(sql, std::unique_ptr<sqlite3_stmt, Finalizer>(s)).first;
+  }
+  return Stmt(this, it->second.get());
+}
+
+int64_t Db::last_insert_rowid() const { return sqlite3_last_insert_rowid(db_); }
+int Db::changes() const { return sqlite3_changes(db_); }
+
+Stmt::~Stmt() {
+  if (s_) {
+    sqlite3_reset(s_);
+    sqlite3_clear_bindings(s_);
+  }
+}
+
+int Stmt::index(const char* name) const {
+  int i = sqlite3_bind_parameter_index(s_, name);
+  if (i == 0) throw DbError(SQLITE_RANGE, std::string("no SQL parameter named ") + name);
+  return i;
+}
+
+Stmt& Stmt::bind(int i, std::nullopt_t) {
+  int rc = sqlite3_bind_null(s_, i);
+  if (rc != SQLITE_OK) db_->fail(rc, "bind");
+  return *this;
+}
+Stmt& Stmt::bind(int i, int64_t v) {
+  int rc = sqlite3_bind_int64(s_, i, v);
+  if (rc != SQLITE_OK) db_->fail(rc, "bind");
+  return *this;
+}
+Stmt& Stmt::bind(int i, double v) {
+  int rc = sqlite3_bind_double(s_, i, v);
+  if (rc != SQLITE_OK) db_->fail(rc, "bind");
+  return *this;
+}
+Stmt& Stmt::bind(int i, std::string_view v) {
+  int rc = sqlite3_bind_text64(s_, i, v.data(), v.size(), SQLITE_TRANSIENT, SQLITE_UTF8);
+  if (rc != SQLITE_OK) db_->fail(rc, "bind");
+  return *this;
+}
+
+bool Stmt::step() {
+  int rc = sqlite3_step(s_);
+  if (rc == SQLITE_ROW) return true;
+  if (rc == SQLITE_DONE) return false;
+  db_->fail(rc, "step");
+}
+
+void Stmt::run() {
+  while (step()) {
+  }
+}
+
+bool Stmt::is_null(int col) const { return sqlite3_column_type(s_, col) == SQLITE_NULL; }
+int64_t Stmt::i64(int col) const { return sqlite3_column_int64(s_, col); }
+double Stmt::dbl(int col) const { return sqlite3_column_double(s_, col); }
+std::string Stmt::str(int col) const {
+  const unsigned char* t = sqlite3_column_text(s_, col);
+  if (!t) return {};
+  return std::string(reinterpret_cast<const char*>(t), static_cast<size_t>(sqlite3_column_bytes(s_, col)));
+}
+std::optional<int64_t> Stmt::opt_i64(int col) const {
+  if (is_null(col)) return std::nullopt;
+  return i64(col);
+}
+std::optional<double> Stmt::opt_dbl(int col) const {
+  if (is_null(col)) return std::nullopt;
+  return dbl(col);
+}
+
+WriteTxn::WriteTxn(Db& db) : db_(db) { db_.exec("BEGIN IMMEDIATE"); }
+WriteTxn::~WriteTxn() {
+  if (!done_) {
+    // Never throw from a destructor; a failed rollback leaves SQLite to roll back on close.
+    sqlite3_exec(db_.raw(), "ROLLBACK", nullptr, nullptr, nullptr);
+  }
+}
+void WriteTxn::commit() {
+  db_.exec("COMMIT");
+  done_ = true;
+}
+
+ReadTxn::ReadTxn(Db& db) : db_(db) {
+  if (sqlite3_get_autocommit(db_.raw())) {
+    db_.exec("BEGIN");
+    active_ = true;
+  }
+}
+ReadTxn::~ReadTxn() {
+  if (active_) sqlite3_exec(db_.raw(), "COMMIT", nullptr, nullptr, nullptr);
+}
+
+}  // namespace tramsync::db

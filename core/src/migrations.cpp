@@ -1,0 +1,162 @@
+#include "migrations.h"
+
+#include <string>
+
+#include "tramsync/core/text.h"
+
+namespace tramsync::migrations {
+
+namespace {
+
+// 1: the records, the change log and the file's identity.
+void v1_records(db::WriteTxn& txn) {
+  txn.db().exec(R"sql(
+CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL) STRICT;
+
+-- Entities. `_v` holds the version of each field as JSON {"field": [hlc, "origin"]};
+-- `extra` holds fields this version does not know, kept and passed on.
+CREATE TABLE stations (
+  id TEXT PRIMARY KEY, code TEXT NOT NULL, name TEXT NOT NULL,
+  district TEXT NOT NULL DEFAULT '', province TEXT NOT NULL DEFAULT '',
+  _v TEXT NOT NULL DEFAULT '{}', extra TEXT NOT NULL DEFAULT '{}') STRICT;
+CREATE TABLE staff (
+  id TEXT PRIMARY KEY, station_id TEXT NOT NULL, name TEXT NOT NULL, role TEXT NOT NULL DEFAULT '',
+  active INTEGER NOT NULL DEFAULT 1,
+  _v TEXT NOT NULL DEFAULT '{}', extra TEXT NOT NULL DEFAULT '{}') STRICT;
+CREATE TABLE households (
+  id TEXT PRIMARY KEY, station_id TEXT NOT NULL, village TEXT NOT NULL, head_name TEXT NOT NULL DEFAULT '',
+  address TEXT NOT NULL DEFAULT '', phone TEXT NOT NULL DEFAULT '', created_at TEXT NOT NULL,
+  _v TEXT NOT NULL DEFAULT '{}', extra TEXT NOT NULL DEFAULT '{}') STRICT;
+CREATE TABLE patients (
+  rowid INTEGER PRIMARY KEY, id TEXT NOT NULL UNIQUE, station_id TEXT NOT NULL,
+  household_id TEXT REFERENCES households(id),
+  name TEXT NOT NULL, sex TEXT NOT NULL, birth TEXT NOT NULL, village TEXT NOT NULL,
+  phone TEXT NOT NULL DEFAULT '', national_id TEXT NOT NULL DEFAULT '',
+  status TEXT NOT NULL DEFAULT 'active', status_changed_at TEXT NOT NULL DEFAULT '', created_at TEXT NOT NULL,
+  _v TEXT NOT NULL DEFAULT '{}', extra TEXT NOT NULL DEFAULT '{}') STRICT;
+CREATE INDEX patients_station ON patients(station_id, status);
+CREATE INDEX patients_household ON patients(household_id);
+-- Set-valued fields (categories, conditions) as last-writer-wins element sets:
+-- each member has its own presence flag and version.
+CREATE TABLE patient_sets (
+  patient_id TEXT NOT NULL REFERENCES patients(id), field TEXT NOT NULL, value TEXT NOT NULL,
+  present INTEGER NOT NULL, hlc INTEGER NOT NULL, origin TEXT NOT NULL,
+  PRIMARY KEY (patient_id, field, value)) STRICT, WITHOUT ROWID;
+CREATE INDEX patient_sets_value ON patient_sets(field, value, present);
+CREATE TABLE items (
+  id TEXT PRIMARY KEY, station_id TEXT, code TEXT NOT NULL, name TEXT NOT NULL, unit TEXT NOT NULL,
+  kind TEXT NOT NULL, _v TEXT NOT NULL DEFAULT '{}', extra TEXT NOT NULL DEFAULT '{}') STRICT;
+CREATE INDEX items_code ON items(code);
+CREATE TABLE item_reserves (
+  id TEXT PRIMARY KEY, station_id TEXT NOT NULL, item_id TEXT NOT NULL REFERENCES items(id),
+  level INTEGER NOT NULL, _v TEXT NOT NULL DEFAULT '{}', extra TEXT NOT NULL DEFAULT '{}') STRICT;
+CREATE UNIQUE INDEX item_reserves_item ON item_reserves(station_id, item_id);
+CREATE TABLE waste_batches (
+  id TEXT PRIMARY KEY, station_id TEXT NOT NULL, kind TEXT NOT NULL, bags INTEGER NOT NULL,
+  weight_kg REAL NOT NULL, patient_id TEXT REFERENCES patients(id), household_id TEXT REFERENCES households(id),
+  note TEXT NOT NULL DEFAULT '', created_at TEXT NOT NULL,
+  _v TEXT NOT NULL DEFAULT '{}', extra TEXT NOT NULL DEFAULT '{}') STRICT;
+CREATE INDEX waste_batches_patient ON waste_batches(patient_id);
+
+-- Events: inserted once, never updated. `hlc` and `origin` say who recorded them when.
+CREATE TABLE visits (
+  id TEXT PRIMARY KEY, station_id TEXT NOT NULL, patient_id TEXT NOT NULL REFERENCES patients(id),
+  at TEXT NOT NULL, temp_c REAL, spo2 INTEGER, bp_sys INTEGER, bp_dia INTEGER, pulse INTEGER,
+  symptoms TEXT NOT NULL DEFAULT '[]', note TEXT NOT NULL DEFAULT '', refer INTEGER NOT NULL DEFAULT 0,
+  origin TEXT NOT NULL, hlc INTEGER NOT NULL, extra TEXT NOT NULL DEFAULT '{}') STRICT;
+CREATE INDEX visits_patient ON visits(patient_id, at);
+CREATE INDEX visits_at ON visits(station_id, at);
+CREATE TABLE stock_movements (
+  id TEXT PRIMARY KEY, station_id TEXT NOT NULL, item_id TEXT NOT NULL REFERENCES items(id),
+  kind TEXT NOT NULL, lot TEXT NOT NULL, expiry TEXT NOT NULL DEFAULT '', quantity INTEGER NOT NULL,
+  patient_id TEXT REFERENCES patients(id), days_supply INTEGER, reason TEXT NOT NULL DEFAULT '',
+  counterpart TEXT NOT NULL DEFAULT '', at TEXT NOT NULL,
+  origin TEXT NOT NULL, hlc INTEGER NOT NULL, extra TEXT NOT NULL DEFAULT '{}') STRICT;
+CREATE INDEX stock_movements_lot ON stock_movements(station_id, item_id, lot);
+CREATE INDEX stock_movements_patient ON stock_movements(patient_id, item_id, at);
+CREATE INDEX stock_movements_at ON stock_movements(station_id, at);
+CREATE TABLE waste_stages (
+  id TEXT PRIMARY KEY, station_id TEXT NOT NULL, batch_id TEXT NOT NULL REFERENCES waste_batches(id),
+  stage TEXT NOT NULL, rank INTEGER NOT NULL, at TEXT NOT NULL, to_org TEXT NOT NULL DEFAULT '',
+  note TEXT NOT NULL DEFAULT '', origin TEXT NOT NULL, hlc INTEGER NOT NULL,
+  extra TEXT NOT NULL DEFAULT '{}') STRICT;
+CREATE INDEX waste_stages_batch ON waste_stages(batch_id, rank);
+-- A void cancels one earlier event (visit, stock movement or waste stage).
+CREATE TABLE voids (
+  id TEXT PRIMARY KEY, station_id TEXT NOT NULL, event_id TEXT NOT NULL, event_kind TEXT NOT NULL,
+  reason TEXT NOT NULL, at TEXT NOT NULL, origin TEXT NOT NULL, hlc INTEGER NOT NULL,
+  extra TEXT NOT NULL DEFAULT '{}') STRICT;
+CREATE INDEX voids_event ON voids(event_id);
+
+-- The change log (DESIGN "The change log"): one row per record written, local or received.
+CREATE TABLE changes (
+  seq INTEGER PRIMARY KEY AUTOINCREMENT, origin TEXT NOT NULL, origin_seq INTEGER NOT NULL,
+  hlc INTEGER NOT NULL, station_id TEXT NOT NULL, kind TEXT NOT NULL, record_id TEXT NOT NULL,
+  payload TEXT NOT NULL, from_peer TEXT,
+  UNIQUE (origin, origin_seq));
+CREATE INDEX changes_record ON changes(kind, record_id);
+)sql");
+}
+
+// 2: diacritics-insensitive search over names and villages. Folded copies of
+// the text (see fold_for_search) in an FTS5 index keyed by the patient's rowid;
+// the folding is ICU's, so existing rows are indexed here in C++.
+void v2_search(db::WriteTxn& txn) {
+  db::Db& db = txn.db();
+  db.exec(R"sql(
+ALTER TABLE patients ADD COLUMN village_fold TEXT NOT NULL DEFAULT '';
+CREATE INDEX patients_village_fold ON patients(station_id, village_fold);
+CREATE VIRTUAL TABLE patient_search USING fts5(name, village, tokenize = 'unicode61 remove_diacritics 0');
+)sql");
+  auto select = db.prepare("SELECT rowid, name, village FROM patients");
+  while (select.step()) {
+    std::string name = fold_for_search(select.str(1)), village = fold_for_search(select.str(2));
+    db.prepare("UPDATE patients SET village_fold = ?1 WHERE rowid = ?2").bind(1, village).bind(2, select.i64(0)).run();
+    db.prepare("INSERT INTO patient_search(rowid, name, village) VALUES (?1, ?2, ?3)")
+        .bind(1, select.i64(0))
+        .bind(2, name)
+        .bind(3, village)
+        .run();
+  }
+}
+
+// 3: sync peers: per upstream peer, the cursors and the last successful sync.
+void v3_peers(db::WriteTxn& txn) {
+  txn.db().exec(R"sql(
+CREATE TABLE peers (
+  id TEXT PRIMARY KEY, url TEXT NOT NULL DEFAULT '',
+  push_cursor INTEGER NOT NULL DEFAULT 0,  -- every local log position <= this is durable at the peer
+  pull_cursor INTEGER NOT NULL DEFAULT 0,  -- every peer log position <= this is stored here
+  last_sync_at TEXT NOT NULL DEFAULT '',
+  extra TEXT NOT NULL DEFAULT '{}') STRICT;
+)sql");
+}
+
+}  // namespace
+
+const std::vector<Migration>& all() {
+  static const std::vector<Migration> kAll = {
+      {1, "records, change log, identity", v1_records},
+      {2, "diacritics-insensitive patient search", v2_search},
+      {3, "sync peers and cursors", v3_peers},
+  };
+  return kAll;
+}
+
+void apply(db::Db& db, int limit) {
+  int current = 0;
+  {
+    auto s = db.prepare("PRAGMA user_version");
+    if (s.step()) current = static_cast<int>(s.i64(0));
+  }
+  for (const auto& m : all()) {
+    if (m.version <= current) continue;
+    if (limit > 0 && m.version > limit) break;
+    db::WriteTxn txn(db);
+    m.apply(txn);
+    txn.db().exec("PRAGMA user_version = " + std::to_string(m.version));
+    txn.commit();
+  }
+}
+
+}  // namespace tramsync::migrations

@@ -1,0 +1,112 @@
+// Private machinery shared by the store's source files.
+#pragma once
+
+#include <nlohmann/json.hpp>
+
+#include <memory>
+#include <optional>
+#include <string>
+
+#include "db.h"
+#include "tramsync/core/hlc.h"
+#include "tramsync/core/store.h"
+#include "tramsync/core/time.h"
+
+namespace tramsync {
+
+using json = nlohmann::json;
+
+// Thrown inside an action to abort it with an expected outcome; act() turns it
+// back into a returned Error after the transaction rolled back.
+struct AbortAction {
+  Error error;
+};
+
+class StoreImpl;
+
+// One user action in progress: its write transaction, the clock, and the change
+// log appends that go with it.
+class Action {
+ public:
+  Action(StoreImpl& s, db::WriteTxn& txn);
+  db::Db& db() { return txn_.db(); }
+  db::WriteTxn& txn() { return txn_; }
+  StoreImpl& store() { return s_; }
+
+  // Appends one change for `record_id` of `kind` with this payload; returns its hlc.
+  uint64_t append_change(const std::string& kind, const std::string& record_id, const std::string& station_id,
+                         const json& payload);
+  // The hlc the next append_change will use, for versions written with the record.
+  uint64_t peek_hlc();
+  // Persists the clock. Called by act() before commit.
+  void finish();
+
+ private:
+  StoreImpl& s_;
+  db::WriteTxn& txn_;
+  Hlc hlc_;
+  std::optional<uint64_t> reserved_;
+  int64_t next_origin_seq_ = 0;
+};
+
+class StoreImpl {
+ public:
+  std::unique_ptr<db::Db> db;
+  StoreOptions options;
+  std::unique_ptr<Clock> own_clock;
+  std::unique_ptr<IdSource> own_ids;
+  Clock* clock = nullptr;
+  IdSource* ids = nullptr;
+  std::optional<Identity> ident;
+
+  // Runs f(Action&) -> Result<T> in one BEGIN IMMEDIATE transaction; commits when
+  // it returns a value, rolls back on an Error, AbortAction or exception.
+  template <typename F>
+  auto act(const char* name, F&& f) -> decltype(f(std::declval<Action&>())) {
+    using R = decltype(f(std::declval<Action&>()));
+    try {
+      db::WriteTxn txn(*db);
+      Action action(*this, txn);
+      R r = f(action);
+      if (!r.ok()) return std::move(r.error()).in(name);
+      action.finish();
+      txn.commit();
+      return r;
+    } catch (AbortAction& a) {
+      return std::move(a.error).in(name);
+    } catch (const db::DbError& e) {
+      if (!e.is_io()) throw;
+      return Error{ErrorCode::kIo, name, "database", "could not be written (" + std::string(e.what()) + ")", ""};
+    }
+  }
+
+  int64_t now_ms() { return clock->now_ms(); }
+  std::string local_now();
+  Date today() { return date_of(local_now()); }
+  int utc_offset();
+
+  std::string meta(const std::string& key);
+  void set_meta(db::WriteTxn& txn, const std::string& key, const std::string& value);
+  Result<Identity> require_identity();
+  const std::string& station_id();
+  const std::string& device_id();
+
+  // Field versions of an entity row as stored in its `_v` column.
+  json versions(const char* table, const std::string& id);
+  void set_versions(Action& a, const char* table, const std::string& id, const json& v);
+  // Builds the {"field": [hlc, origin]} entries for `fields` at version (hlc, origin).
+  static json version_of(uint64_t hlc, const std::string& origin);
+
+  // Looks an item up by code (own station first, then the catalogue) or by id.
+  Result<Item> find_item(const std::string& code_or_id);
+  // On hand of one lot (non-voided movements).
+  int64_t lot_on_hand(const std::string& item_id, const std::string& lot);
+  bool event_voided(const std::string& event_id);
+  Result<std::string> resolve(const std::string& record_kind, const std::string& id_or_prefix);
+};
+
+// Reads Patient rows (shared by patient queries and reports).
+Patient read_patient_row(db::Stmt& s);
+extern const char* const kPatientColumns;
+
+}  // namespace tramsync

@@ -1,0 +1,74 @@
+#include "tramsync/core/text.h"
+
+#include <unicode/normalizer2.h>
+#include <unicode/uchar.h>
+#include <unicode/unistr.h>
+#include <unicode/utf8.h>
+
+namespace tramsync {
+
+std::string fold_for_search(std::string_view utf8) {
+  UErrorCode status = U_ZERO_ERROR;
+  const icu::Normalizer2* nfd = icu::Normalizer2::getNFDInstance(status);
+  icu::UnicodeString in = icu::UnicodeString::fromUTF8(icu::StringPiece(utf8.data(), static_cast<int32_t>(utf8.size())));
+  icu::UnicodeString decomposed = U_SUCCESS(status) ? nfd->normalize(in, status) : in;
+  if (U_FAILURE(status)) decomposed = in;
+
+  icu::UnicodeString out;
+  bool pending_space = false;
+  for (int32_t i = 0; i < decomposed.length();) {
+    UChar32 c = decomposed.char32At(i);
+    i += U16_LENGTH(c);
+    int8_t type = u_charType(c);
+    if (type == U_NON_SPACING_MARK || type == U_ENCLOSING_MARK) continue;  // the diacritics
+    if (u_isUWhiteSpace(c)) {
+      pending_space = !out.isEmpty();
+      continue;
+    }
+    if (c == 0x0111 || c == 0x0110) c = 'd';  // đ Đ: a letter of its own, not a decomposition
+    c = u_foldCase(c, U_FOLD_CASE_DEFAULT);
+    if (pending_space) {
+      out.append(static_cast<UChar>(' '));
+      pending_space = false;
+    }
+    out.append(c);
+  }
+  std::string result;
+  out.toUTF8String(result);
+  return result;
+}
+
+bool is_valid_utf8(std::string_view s) {
+  const auto* p = reinterpret_cast<const uint8_t*>(s.data());
+  int32_t n = static_cast<int32_t>(s.size());
+  if (static_cast<size_t>(n) != s.size()) return false;
+  for (int32_t i = 0; i < n;) {
+    UChar32 c;
+    U8_NEXT(p, i, n, c);
+    if (c < 0) return false;
+  }
+  return true;
+}
+
+}  // namespace tramsync
+
+namespace tramsync {
+int display_width(std::string_view utf8) {
+  const auto* p = reinterpret_cast<const uint8_t*>(utf8.data());
+  int32_t n = static_cast<int32_t>(utf8.size());
+  int width = 0;
+  for (int32_t i = 0; i < n;) {
+    UChar32 c;
+    U8_NEXT(p, i, n, c);
+    if (c < 0) {
+      ++width;
+      continue;
+    }
+    int8_t type = u_charType(c);
+    if (type == U_NON_SPACING_MARK || type == U_ENCLOSING_MARK || type == U_FORMAT_CHAR) continue;
+    int eaw = u_getIntPropertyValue(c, UCHAR_EAST_ASIAN_WIDTH);
+    width += (eaw == U_EA_WIDE || eaw == U_EA_FULLWIDTH) ? 2 : 1;
+  }
+  return width;
+}
+}  // namespace tramsync

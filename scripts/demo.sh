@@ -1,0 +1,95 @@
+#!/usr/bin/env bash
+# The main job, end to end on the embedded default: installs what is missing,
+# builds, then runs a commune health station's day with station-cli — offline,
+# on one SQLite file — and prints its daily report.
+#   scripts/demo.sh [WORK_DIR]     (default: a new temporary folder)
+set -euo pipefail
+root=$(cd "$(dirname "$0")/.." && pwd)
+bash "$root/scripts/setup.sh"
+bash "$root/scripts/build.sh" "$root/build" RelWithDebInfo
+
+work=${1:-$(mktemp -d /tmp/tramsync-demo.XXXXXX)}
+mkdir -p "$work"
+export TRAMSYNC_DB="$work/station.db"
+rm -f "$TRAMSYNC_DB" "$TRAMSYNC_DB-wal" "$TRAMSYNC_DB-shm"
+cli() { "$root/build/station-cli/station-cli" "$@"; }
+say() { printf '\n\033[1m== %s\033[0m\n' "$*"; }
+
+# Station time is Vietnam time (UTC+7): the morning's home visits are entered
+# in the evening with --at, as staff do.
+today=$(TZ=Asia/Ho_Chi_Minh date +%F)
+yesterday=$(TZ=Asia/Ho_Chi_Minh date -d yesterday +%F)
+soon=$(TZ=Asia/Ho_Chi_Minh date -d '+20 days' +%F)
+later=$(TZ=Asia/Ho_Chi_Minh date -d '+400 days' +%F)
+
+say "A new station file, no network needed"
+cli init --station TYT-SINHO --name "Trạm Y tế xã Sìn Hồ" --device laptop-1 --district "Sìn Hồ" --province "Lai Châu"
+
+say "Households and patients under home care"
+hh=$(cli household add --village "Bản Mới" --head "Nguyễn Văn An")
+an=$(cli patient add --name "Nguyễn Văn An" --sex male --birth 1948-03-02 --village "Bản Mới" --household "$hh" \
+     --category elderly --category chronic --condition "tăng huyết áp")
+lan=$(cli patient add --name "Hoàng Thị Lan" --sex female --birth 1952 --village "Bản Mới" --household "$hh" \
+      --category elderly)
+hoa=$(cli patient add --name "Đặng Thị Hoa" --sex female --birth 1990-05-02 --village "Nậm Tăm" --category covid-home \
+      --phone 0912345678)
+dinh=$(cli patient add --name "Vừ A Dính" --sex male --birth 1961 --village "Pa Khóa" --category chronic \
+       --condition "đái tháo đường")
+pang=$(cli patient add --name "Lò Văn Pâng" --sex male --birth 2015 --village "Nậm Tăm" --category vulnerable)
+cat > "$work/danh-sach.csv" <<'CSV'
+name,sex,birth,village,category,condition,phone
+"Giàng Thị Mỷ",female,1939,Pa Khóa,elderly;chronic,"hen phế quản, COPD",
+Sùng A Páo,male,1944-07-15,Bản Mới,elderly,,0987000111
+CSV
+cli patient import "$work/danh-sach.csv"
+cli patient list
+
+say "Staff type without diacritics: \"nguyen van an\" and \"DANG\" still find them"
+cli patient list --search "nguyen van an"
+cli patient list --search DANG
+
+say "Medicine arrives from the district, with lots and expiry dates"
+cli item add --code AMLO5 --name "Amlodipin 5mg" --unit viên --reserve 300 >/dev/null
+cli item add --code PARA500 --name "Paracetamol 500mg" --unit viên --reserve 100 >/dev/null
+cli item add --code O2-40L --name "Ô xy y tế bình 40L" --unit bình --kind oxygen --reserve 2 >/dev/null
+cli stock receive --item AMLO5 --qty 200 --lot A2310 --expiry "$soon" --source "TTYT huyện Sìn Hồ" --at "${yesterday}T08:00" >/dev/null
+cli stock receive --item AMLO5 --qty 200 --lot A2405 --expiry "$later" --source "TTYT huyện Sìn Hồ" --at "${yesterday}T08:00" >/dev/null
+cli stock receive --item PARA500 --qty 500 --lot P11 --expiry "$later" --source "Hội Chữ thập đỏ" --at "${yesterday}T08:05" >/dev/null
+cli stock receive --item O2-40L --qty 3 --lot OX1 --expiry "$later" --at "${yesterday}T08:10" >/dev/null
+
+say "The mobile team's home visits this morning, entered on return"
+cli visit add "$an" --temp 36.8 --spo2 97 --bp 150/95 --pulse 78 --note "huyết áp cao" --at "${today}T00:05" >/dev/null
+cli visit add "$hoa" --temp 38.2 --spo2 95 --pulse 96 --symptom sốt --symptom ho --at "${today}T00:20" >/dev/null
+cli visit add "$dinh" --bp 135/85 --at "${today}T00:30" --refer --note "chuyển tuyến huyện khám đường huyết" >/dev/null
+
+say "Two months of chronic medicine at home (first expiry first out: two lots)"
+cli dispense "$an" --item AMLO5 --qty 150 --days 60 --at "${today}T00:06"
+wrong=$(cli dispense "$hoa" --item PARA500 --qty 30 --days 5 --at "${today}T00:21")
+cli void "$wrong" --reason "nhập nhầm số lượng" >/dev/null
+cli dispense "$hoa" --item PARA500 --qty 10 --days 3 --at "${today}T00:22" >/dev/null
+cli stock writeoff --item O2-40L --lot OX1 --qty 1 --reason damaged --at "${today}T00:40" >/dev/null
+
+say "A refusal: more than is on hand"
+cli dispense "$dinh" --item AMLO5 --qty 1000 || true
+
+say "Medical waste from the covid-home patient: chain of custody"
+b1=$(cli waste add --kind infectious --bags 2 --weight-kg 1.4 --patient "$hoa" --at "${yesterday}T09:00")
+cli waste move "$b1" --stage collected --at "${yesterday}T10:00" >/dev/null
+cli waste move "$b1" --stage stored --at "${yesterday}T11:00" >/dev/null
+cli waste move "$b1" --stage handed-over --to "Bệnh viện Đa khoa huyện Sìn Hồ" --at "${today}T00:45" >/dev/null
+b2=$(cli waste add --kind sharps --bags 1 --weight-kg 0.3 --patient "$hoa" --at "${today}T00:21")
+cli waste list --pending
+
+say "Patient record"
+cli patient show "$an"
+
+say "Stock"
+cli stock
+
+say "Daily report"
+cli report daily
+
+say "Status: every write is a change waiting to sync"
+cli status
+echo
+echo "Station file: $TRAMSYNC_DB (integrity: $(sqlite3 "$TRAMSYNC_DB" 'PRAGMA integrity_check'))"
