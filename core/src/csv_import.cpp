@@ -52,7 +52,7 @@ Result<std::vector<std::vector<std::string>>> parse(std::string_view text, std::
       cell.clear();
     } else if (c == '\r' && i + 1 < text.size() && text[i + 1] == '\n') {
       continue;
-    } else if (c == '\n') {
+    } else if (c == '\n' || c == '\r') {  // LF, or a bare CR (old spreadsheet programs)
       end_record();
       ++line;
     } else {

@@ -71,10 +71,13 @@ Stmt Db::prepare(const std::string& sql) {
 int64_t Db::last_insert_rowid() const { return sqlite3_last_insert_rowid(db_); }
 int Db::changes() const { return sqlite3_changes(db_); }
 
-Stmt::~Stmt() {
+Stmt::~Stmt() { release(); }
+
+void Stmt::release() {
   if (s_) {
     sqlite3_reset(s_);
     sqlite3_clear_bindings(s_);
+    s_ = nullptr;
   }
 }
 

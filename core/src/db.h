@@ -86,6 +86,8 @@ class Stmt {
     return bind(index(name), v);
   }
   int index(const char* name) const;
+  // Resets and gives the statement back to the cache now rather than at scope end.
+  void release();
 
   // Steps once: true while a row is available.
   bool step();

@@ -167,7 +167,7 @@ Result<std::string> Store::add_waste_batch(const WasteBatchInput& in) {
     a.db()
         .prepare(
             "INSERT INTO waste_batches(id, station_id, kind, bags, weight_kg, patient_id, household_id, note, "
-            "created_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)")
+            "created_at, _v) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)")
         .bind(1, id)
         .bind(2, impl_->station_id())
         .bind(3, in.kind)
@@ -177,9 +177,10 @@ Result<std::string> Store::add_waste_batch(const WasteBatchInput& in) {
         .bind(7, opt(household_id))
         .bind(8, validate::trim(in.note))
         .bind(9, *at)
+        .bind(10, new_entity_versions(a))
         .run();
     auto j = [](const std::string& s) { return s.empty() ? json(nullptr) : json(s); };
-    record_entity_write(a, "waste_batches", kind::kWasteBatch, id, impl_->station_id(),
+    record_entity_insert(a, kind::kWasteBatch, id, impl_->station_id(),
                         {{"kind", in.kind},
                          {"bags", in.bags},
                          {"weight_kg", in.weight_kg},

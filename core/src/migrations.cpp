@@ -132,6 +132,38 @@ CREATE TABLE peers (
 )sql");
 }
 
+// 4: what merging with peers needs: concurrent edits kept for review, changes
+// held back with their reason, and the node registry of a server.
+void v4_sync(db::WriteTxn& txn) {
+  txn.db().exec(R"sql(
+CREATE TABLE conflicts (
+  id TEXT PRIMARY KEY, kind TEXT NOT NULL, record_id TEXT NOT NULL, station_id TEXT NOT NULL,
+  field TEXT NOT NULL, winner_value TEXT NOT NULL, winner_hlc INTEGER NOT NULL, winner_origin TEXT NOT NULL,
+  loser_value TEXT NOT NULL, loser_hlc INTEGER NOT NULL, loser_origin TEXT NOT NULL,
+  detected_at TEXT NOT NULL, status TEXT NOT NULL DEFAULT 'open', resolution TEXT NOT NULL DEFAULT '') STRICT;
+CREATE INDEX conflicts_record ON conflicts(kind, record_id);
+CREATE INDEX conflicts_status ON conflicts(status, station_id);
+CREATE TABLE quarantine (
+  id INTEGER PRIMARY KEY, received_at TEXT NOT NULL, from_peer TEXT NOT NULL,
+  origin TEXT NOT NULL, origin_seq INTEGER NOT NULL, hlc INTEGER NOT NULL, station_id TEXT NOT NULL,
+  kind TEXT NOT NULL, record_id TEXT NOT NULL, payload TEXT NOT NULL, reason TEXT NOT NULL,
+  status TEXT NOT NULL DEFAULT 'held', decided_at TEXT NOT NULL DEFAULT '', decision TEXT NOT NULL DEFAULT '',
+  UNIQUE (origin, origin_seq)) STRICT;
+CREATE INDEX quarantine_station ON quarantine(station_id, status);
+CREATE INDEX changes_station ON changes(station_id, seq);
+-- A server's devices and one-time enrollment codes. Tokens and codes are stored hashed.
+CREATE TABLE devices (
+  id TEXT PRIMARY KEY, station_id TEXT, name TEXT NOT NULL DEFAULT '', role TEXT NOT NULL,
+  token_hash TEXT NOT NULL UNIQUE, database_id TEXT NOT NULL DEFAULT '', created_at TEXT NOT NULL,
+  revoked_at TEXT NOT NULL DEFAULT '', last_seen_at TEXT NOT NULL DEFAULT '', last_sync_at TEXT NOT NULL DEFAULT '',
+  clock_skew_ms INTEGER NOT NULL DEFAULT 0) STRICT;
+CREATE TABLE enrollment_codes (
+  code_hash TEXT PRIMARY KEY, station_id TEXT, role TEXT NOT NULL, device_name TEXT NOT NULL DEFAULT '',
+  created_at TEXT NOT NULL, expires_at_ms INTEGER NOT NULL, used_at TEXT NOT NULL DEFAULT '',
+  device_id TEXT NOT NULL DEFAULT '') STRICT;
+)sql");
+}
+
 }  // namespace
 
 const std::vector<Migration>& all() {
@@ -139,6 +171,7 @@ const std::vector<Migration>& all() {
       {1, "records, change log, identity", v1_records},
       {2, "diacritics-insensitive patient search", v2_search},
       {3, "sync peers and cursors", v3_peers},
+      {4, "conflicts, quarantine, devices and enrollment", v4_sync},
   };
   return kAll;
 }

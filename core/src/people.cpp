@@ -65,8 +65,8 @@ void set_members(Action& a, const std::string& patient_id, const char* field, co
   }
 }
 
-void index_patient(Action& a, const std::string& id, const std::string& name, const std::string& village,
-                   bool replace) {
+// Re-indexes a patient whose name or village changed.
+void reindex_patient(Action& a, const std::string& id, const std::string& name, const std::string& village) {
   int64_t rowid = 0;
   {
     auto s = a.db().prepare("SELECT rowid FROM patients WHERE id = ?1");
@@ -75,7 +75,7 @@ void index_patient(Action& a, const std::string& id, const std::string& name, co
   }
   std::string vfold = fold_for_search(village);
   a.db().prepare("UPDATE patients SET village_fold = ?1 WHERE rowid = ?2").bind(1, vfold).bind(2, rowid).run();
-  if (replace) a.db().prepare("DELETE FROM patient_search WHERE rowid = ?1").bind(1, rowid).run();
+  a.db().prepare("DELETE FROM patient_search WHERE rowid = ?1").bind(1, rowid).run();
   a.db()
       .prepare("INSERT INTO patient_search(rowid, name, village) VALUES (?1, ?2, ?3)")
       .bind(1, rowid)
@@ -126,7 +126,7 @@ std::string insert_patient(Action& a, const PatientInput& in) {
   a.db()
       .prepare(
           "INSERT INTO patients(id, station_id, household_id, name, sex, birth, village, phone, national_id, status, "
-          "created_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, 'active', ?10)")
+          "created_at, village_fold, _v) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, 'active', ?10, ?11, ?12)")
       .bind(1, id)
       .bind(2, s.station_id())
       .bind(3, in.household_id)
@@ -137,8 +137,15 @@ std::string insert_patient(Action& a, const PatientInput& in) {
       .bind(8, in.phone)
       .bind(9, in.national_id)
       .bind(10, now)
+      .bind(11, fold_for_search(in.village))
+      .bind(12, new_entity_versions(a))
       .run();
-  index_patient(a, id, in.name, in.village, false);
+  a.db()
+      .prepare("INSERT INTO patient_search(rowid, name, village) VALUES (?1, ?2, ?3)")
+      .bind(1, a.db().last_insert_rowid())
+      .bind(2, fold_for_search(in.name))
+      .bind(3, fold_for_search(in.village))
+      .run();
   uint64_t hlc = a.peek_hlc();
   set_members(a, id, "categories", in.categories, true, hlc);
   set_members(a, id, "conditions", in.conditions, true, hlc);
@@ -148,7 +155,7 @@ std::string insert_patient(Action& a, const PatientInput& in) {
                  {"household_id", in.household_id ? json(*in.household_id) : json(nullptr)}};
   json sets = {{"categories", {{"add", in.categories}, {"remove", json::array()}}},
                {"conditions", {{"add", in.conditions}, {"remove", json::array()}}}};
-  record_entity_write(a, "patients", kind::kPatient, id, s.station_id(), fields, sets);
+  record_entity_insert(a, kind::kPatient, id, s.station_id(), fields, sets);
   return id;
 }
 
@@ -160,13 +167,14 @@ Result<std::string> Store::add_staff(const StaffInput& in) {
   return impl_->act("staff add", [&](Action& a) -> Result<std::string> {
     std::string id = impl_->ids->new_id();
     a.db()
-        .prepare("INSERT INTO staff(id, station_id, name, role) VALUES (?1, ?2, ?3, ?4)")
+        .prepare("INSERT INTO staff(id, station_id, name, role, _v) VALUES (?1, ?2, ?3, ?4, ?5)")
         .bind(1, id)
         .bind(2, impl_->station_id())
         .bind(3, validate::trim(in.name))
         .bind(4, validate::trim(in.role))
+        .bind(5, new_entity_versions(a))
         .run();
-    record_entity_write(a, "staff", kind::kStaff, id, impl_->station_id(),
+    record_entity_insert(a, kind::kStaff, id, impl_->station_id(),
                         {{"name", validate::trim(in.name)}, {"role", validate::trim(in.role)}, {"active", true}});
     return id;
   });
@@ -185,8 +193,8 @@ Result<std::string> Store::add_household(const HouseholdInput& in) {
     std::string now = impl_->local_now();
     a.db()
         .prepare(
-            "INSERT INTO households(id, station_id, village, head_name, address, phone, created_at) "
-            "VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)")
+            "INSERT INTO households(id, station_id, village, head_name, address, phone, created_at, _v) "
+            "VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)")
         .bind(1, id)
         .bind(2, impl_->station_id())
         .bind(3, h.village)
@@ -194,8 +202,9 @@ Result<std::string> Store::add_household(const HouseholdInput& in) {
         .bind(5, h.address)
         .bind(6, h.phone)
         .bind(7, now)
+        .bind(8, new_entity_versions(a))
         .run();
-    record_entity_write(a, "households", kind::kHousehold, id, impl_->station_id(),
+    record_entity_insert(a, kind::kHousehold, id, impl_->station_id(),
                         {{"village", h.village},
                          {"head_name", h.head_name},
                          {"address", h.address},
@@ -370,14 +379,14 @@ Status Store::update_patient(const std::string& id_or_prefix, const PatientUpdat
           .run();
     }
     if (fields.contains("name") || fields.contains("village")) {
-      index_patient(a, cur.id, fields.value("name", cur.name), fields.value("village", cur.village), true);
+      reindex_patient(a, cur.id, fields.value("name", cur.name), fields.value("village", cur.village));
     }
     uint64_t hlc = a.peek_hlc();
     for (const auto& [field, delta] : sets.items()) {
       set_members(a, cur.id, field.c_str(), delta["add"].get<std::vector<std::string>>(), true, hlc);
       set_members(a, cur.id, field.c_str(), delta["remove"].get<std::vector<std::string>>(), false, hlc);
     }
-    record_entity_write(a, "patients", kind::kPatient, cur.id, cur.station_id, fields,
+    record_entity_update(a, "patients", kind::kPatient, cur.id, cur.station_id, fields,
                         sets.empty() ? json(nullptr) : sets);
     return true;
   });
@@ -447,12 +456,12 @@ std::vector<PatientRow> Store::list_patients(const PatientQuery& q, const Report
     row.patient = read_patient_row(s);
     row.last_visit = s.str(14);
     const std::string& since = row.last_visit.empty() ? row.patient.created_at : row.last_visit;
-    int64_t hours = (now_ms - ms_from_local_time(since, 0)) / 3'600'000;
-    row.days_since_contact = hours / 24;
+    int64_t elapsed = now_ms - ms_from_local_time(since, 0);
+    row.days_since_contact = elapsed / 86'400'000;
     const auto& cats = row.patient.categories;
     bool covid = std::find(cats.begin(), cats.end(), "covid-home") != cats.end();
     int limit_days = covid ? settings.covid_overdue_days : settings.other_overdue_days;
-    row.overdue = row.patient.status == "active" && !cats.empty() && hours > int64_t{limit_days} * 24;
+    row.overdue = row.patient.status == "active" && !cats.empty() && elapsed > int64_t{limit_days} * 86'400'000;
     if (q.overdue_only && !row.overdue) continue;
     out.push_back(std::move(row));
     if (q.limit && static_cast<int64_t>(out.size()) >= *q.limit) break;

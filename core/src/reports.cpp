@@ -84,11 +84,11 @@ Result<DailyReport> Store::daily_report(std::optional<std::string> date, const R
     while (q.step()) {
       OverduePatient o{q.str(0), q.str(1), q.str(2), q.str(4), q.str(5), 0};
       const std::string& since = o.last_visit.empty() ? q.str(3) : o.last_visit;
-      int64_t hours = (end_ms - ms_from_local_time(since, 0)) / 3'600'000;
+      int64_t elapsed = end_ms - ms_from_local_time(since, 0);
       bool covid = ("," + o.category_list + ",").find(",covid-home,") != std::string::npos;
       int limit = covid ? settings.covid_overdue_days : settings.other_overdue_days;
-      if (hours > int64_t{limit} * 24) {
-        o.days_since_contact = hours / 24;
+      if (elapsed > int64_t{limit} * 86'400'000) {
+        o.days_since_contact = elapsed / 86'400'000;
         r.overdue.push_back(std::move(o));
       }
     }

@@ -7,7 +7,7 @@ std::string Error::message() const {
   if (!context.empty()) m += context + ": ";
   if (!field.empty()) m += field + " ";
   m += rule;
-  if (!value.empty() || code == ErrorCode::kInvalid) m += ", got \"" + value + "\"";
+  if (!value.empty()) m += ", got \"" + value + "\"";
   return m;
 }
 

@@ -83,6 +83,17 @@ Result<Lot> find_lot(StoreImpl& s, const Item& item, const std::string& lot) {
 
 std::string expired_note(const Lot& l) { return "lot " + l.lot + " expired on " + l.expiry; }
 
+// A lot has one expiry: stock arriving in a lot already known must agree with it,
+// or expired stock could be handed out under a later date.
+Status check_lot_expiry(StoreImpl& s, const Item& item, const std::string& lot, const std::string& expiry) {
+  for (const auto& l : item_lots(s, item.id)) {
+    if (l.lot == lot && !l.expiry.empty() && l.expiry != expiry) {
+      return Error::invalid("expiry", "must match the expiry " + l.expiry + " already recorded for lot " + lot, expiry);
+    }
+  }
+  return {};
+}
+
 }  // namespace
 
 Result<Item> StoreImpl::find_item(const std::string& code_or_id) {
@@ -132,26 +143,29 @@ Result<std::string> Store::add_item(const ItemInput& input) {
   return impl_->act("item add", [&](Action& a) -> Result<std::string> {
     std::string id = impl_->ids->new_id();
     a.db()
-        .prepare("INSERT INTO items(id, station_id, code, name, unit, kind) VALUES (?1, ?2, ?3, ?4, ?5, ?6)")
+        .prepare("INSERT INTO items(id, station_id, code, name, unit, kind, _v) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)")
         .bind(1, id)
-        .bind(2, impl_->station_id())
+        // At the centre (no station of its own) an item joins the shared catalogue.
+        .bind(2, impl_->station_id().empty() ? std::optional<std::string>() : std::optional(impl_->station_id()))
         .bind(3, in.code)
         .bind(4, in.name)
         .bind(5, in.unit)
         .bind(6, in.kind)
+        .bind(7, new_entity_versions(a))
         .run();
-    record_entity_write(a, "items", kind::kItem, id, impl_->station_id(),
+    record_entity_insert(a, kind::kItem, id, impl_->station_id(),
                         {{"code", in.code}, {"name", in.name}, {"unit", in.unit}, {"kind", in.kind}});
     if (in.reserve) {
       std::string rid = impl_->station_id() + "/" + id;
       a.db()
-          .prepare("INSERT INTO item_reserves(id, station_id, item_id, level) VALUES (?1, ?2, ?3, ?4)")
+          .prepare("INSERT INTO item_reserves(id, station_id, item_id, level, _v) VALUES (?1, ?2, ?3, ?4, ?5)")
           .bind(1, rid)
           .bind(2, impl_->station_id())
           .bind(3, id)
           .bind(4, *in.reserve)
+          .bind(5, new_entity_versions(a))
           .run();
-      record_entity_write(a, "item_reserves", kind::kItemReserve, rid, impl_->station_id(),
+      record_entity_insert(a, kind::kItemReserve, rid, impl_->station_id(),
                           {{"item_id", id}, {"level", *in.reserve}});
     }
     return id;
@@ -176,7 +190,7 @@ Status Store::set_reserve(const std::string& item_code, int64_t level) {
         .bind(3, item->id)
         .bind(4, level)
         .run();
-    record_entity_write(a, "item_reserves", kind::kItemReserve, rid, impl_->station_id(),
+    record_entity_update(a, "item_reserves", kind::kItemReserve, rid, impl_->station_id(),
                         {{"item_id", item->id}, {"level", level}});
     return true;
   });
@@ -201,14 +215,7 @@ Result<std::string> Store::receive(const ReceiveInput& in) {
     return Error::invalid("expiry", "must not be before the receipt date " + at->substr(0, 10), expiry->str()).in(ctx);
   }
   if (auto s = validate::optional_text("source", in.source, 200); !s) return std::move(s.error()).in(ctx);
-  // A lot has one expiry: a second receipt of the same lot must agree.
-  for (const auto& l : item_lots(*impl_, item->id)) {
-    if (l.lot == lot && !l.expiry.empty() && l.expiry != expiry->str()) {
-      return Error::invalid("expiry", "must match the expiry " + l.expiry + " already recorded for lot " + lot,
-                            expiry->str())
-          .in(ctx);
-    }
-  }
+  if (auto st = check_lot_expiry(*impl_, *item, lot, expiry->str()); !st) return std::move(st.error()).in(ctx);
   return impl_->act(ctx, [&](Action& a) -> Result<std::string> {
     Movement m;
     m.item_id = item->id;
@@ -419,6 +426,10 @@ Result<std::string> Store::transfer_in(const TransferInput& in) {
   if (!expiry) return std::move(expiry.error()).in(ctx);
   auto at = validate::event_time(in.at, impl_->local_now());
   if (!at) return std::move(at.error()).in(ctx);
+  if (expiry->str() < at->substr(0, 10)) {
+    return Error::invalid("expiry", "must not be before the transfer date " + at->substr(0, 10), expiry->str()).in(ctx);
+  }
+  if (auto st = check_lot_expiry(*impl_, *item, lot, expiry->str()); !st) return std::move(st.error()).in(ctx);
   return impl_->act(ctx, [&](Action& a) -> Result<std::string> {
     Movement m;
     m.item_id = item->id;
@@ -462,7 +473,7 @@ std::vector<ItemStock> Store::stock(const ReportSettings& settings) {
         it.on_hand += l.on_hand;
       }
       if (line.expiring_soon) it.expiring_soon += l.on_hand;
-      if (l.on_hand != 0 || line.expired) it.lots.push_back(line);
+      if (l.on_hand != 0) it.lots.push_back(line);  // used-up lots are history, not stock
     }
     it.under_reserve = it.reserve && it.on_hand < *it.reserve;
     out.push_back(std::move(it));

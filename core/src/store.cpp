@@ -3,6 +3,7 @@
 
 #include <algorithm>
 
+#include "entity.h"
 #include "migrations.h"
 #include "store_impl.h"
 #include "tramsync/core/validate.h"
@@ -48,6 +49,23 @@ uint64_t Action::append_change(const std::string& kind, const std::string& recor
   return hlc;
 }
 
+void Action::append_remote(const Change& c, const std::string& from_peer) {
+  db().prepare(
+          "INSERT INTO changes(origin, origin_seq, hlc, station_id, kind, record_id, payload, from_peer) "
+          "VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)")
+      .bind(1, c.origin)
+      .bind(2, c.origin_seq)
+      .bind(3, c.hlc)
+      .bind(4, c.station_id)
+      .bind(5, c.kind)
+      .bind(6, c.record_id)
+      .bind(7, c.payload)
+      .bind(8, from_peer)
+      .run();
+  reserved_.reset();
+  hlc_.receive(c.hlc, s_.now_ms());
+}
+
 void Action::finish() { s_.set_meta(txn_, "hlc", std::to_string(hlc_.last())); }
 
 // --- StoreImpl -----------------------------------------------------------------
@@ -90,6 +108,10 @@ Result<Identity> StoreImpl::require_identity() {
   if (s.step()) {
     id.station_code = s.str(0);
     id.station_name = s.str(1);
+  } else {
+    // Enrolled, and the station's record not pulled yet.
+    id.station_code = meta("station_code");
+    id.station_name = meta("station_name");
   }
   ident = id;
   return id;
@@ -194,6 +216,13 @@ Result<std::unique_ptr<Store>> Store::open(const std::string& path, StoreOptions
       auto s = db.prepare("PRAGMA user_version");
       if (s.step()) before = static_cast<int>(s.i64(0));
     }
+    if (before == 0) {
+      // A database with tables but no TramSync schema belongs to another program.
+      auto t = db.prepare("SELECT count(*) FROM sqlite_schema");
+      if (t.step() && t.i64(0) > 0) {
+        return Error{ErrorCode::kRefused, "open", "database", "is not a TramSync file (it has other tables); refusing to change it", path};
+      }
+    }
     if (before > latest_schema_version()) {
       return Error{ErrorCode::kRefused, "open", "database", "was made by a newer TramSync (schema version " +
                                                                 std::to_string(before) + ", this one knows up to " +
@@ -242,7 +271,7 @@ Result<Identity> Store::init_station(const std::string& code, const std::string&
 
   auto r = impl_->act("init", [&](Action& a) -> Result<Identity> {
     Identity id;
-    id.station_id = impl_->ids->new_id();
+    id.station_id = station_id_for_code(c);
     id.station_code = c;
     id.station_name = validate::trim(name);
     id.device_id = impl_->ids->new_id();
@@ -255,15 +284,8 @@ Result<Identity> Store::init_station(const std::string& code, const std::string&
     impl_->set_meta(a.txn(), "utc_offset_minutes", std::to_string(id.utc_offset_minutes));
     impl_->ident = id;
 
-    uint64_t hlc = a.peek_hlc();
-    json v = StoreImpl::version_of(hlc, id.device_id);
     json fields = {{"code", id.station_code}, {"name", id.station_name}, {"district", district},
                    {"province", province}};
-    json vers = json::object(), base = json::object();
-    for (auto& [k, _] : fields.items()) {
-      vers[k] = v;
-      base[k] = nullptr;
-    }
     a.db()
         .prepare("INSERT INTO stations(id, code, name, district, province, _v) VALUES (?1, ?2, ?3, ?4, ?5, ?6)")
         .bind(1, id.station_id)
@@ -271,14 +293,33 @@ Result<Identity> Store::init_station(const std::string& code, const std::string&
         .bind(3, id.station_name)
         .bind(4, district)
         .bind(5, province)
-        .bind(6, vers.dump())
+        .bind(6, new_entity_versions(a))
         .run();
-    a.append_change(kind::kStation, id.station_id, id.station_id,
-                    {{"op", "upsert"}, {"fields", fields}, {"base", base}});
+    record_entity_insert(a, kind::kStation, id.station_id, id.station_id, fields);
     return id;
   });
   if (!r) impl_->ident.reset();
   return r;
+}
+
+Result<Identity> Store::init_device(const StationInfo& station, const std::string& device_id,
+                                    const std::string& device_name) {
+  if (initialized()) {
+    return Error{ErrorCode::kConflict, "enroll", "station file", "is already initialised", ""};
+  }
+  auto r = impl_->act("enroll", [&](Action& a) -> Result<Identity> {
+    impl_->set_meta(a.txn(), "station_id", station.id);
+    impl_->set_meta(a.txn(), "station_code", station.code);
+    impl_->set_meta(a.txn(), "station_name", station.name);
+    impl_->set_meta(a.txn(), "device_id", device_id);
+    impl_->set_meta(a.txn(), "device_name", device_name.empty() ? "device" : device_name);
+    impl_->set_meta(a.txn(), "utc_offset_minutes", std::to_string(kDefaultUtcOffsetMinutes));
+    impl_->ident.reset();
+    return Identity{};
+  });
+  if (!r) return r.error();
+  impl_->ident.reset();
+  return impl_->require_identity();
 }
 
 Result<std::string> Store::resolve_id(const std::string& record_kind, const std::string& id_or_prefix) {

@@ -38,6 +38,9 @@ class Action {
                          const json& payload);
   // The hlc the next append_change will use, for versions written with the record.
   uint64_t peek_hlc();
+  // Appends a change received from `from_peer`, keeping its identity and clock,
+  // and advances this node's clock past it (the HLC receive rule).
+  void append_remote(const Change& c, const std::string& from_peer);
   // Persists the clock. Called by act() before commit.
   void finish();
 

@@ -25,7 +25,9 @@ std::string fold_for_search(std::string_view utf8) {
       pending_space = !out.isEmpty();
       continue;
     }
-    if (c == 0x0111 || c == 0x0110) c = 'd';  // đ Đ: a letter of its own, not a decomposition
+    // đ Đ: a letter of its own, not a decomposition; Ð (U+00D0) stands in for Đ in
+    // text converted from old Vietnamese font encodings.
+    if (c == 0x0111 || c == 0x0110 || c == 0x00D0 || c == 0x00F0) c = 'd';
     c = u_foldCase(c, U_FOLD_CASE_DEFAULT);
     if (pending_space) {
       out.append(static_cast<UChar>(' '));

@@ -69,6 +69,8 @@ Result<Date> parse_date(std::string_view text, std::string_view field) {
 
 Result<std::string> parse_local_time(std::string_view text, std::string_view field) {
   const std::string f(field);
+  while (!text.empty() && (text.front() == ' ' || text.front() == '\t')) text.remove_prefix(1);
+  while (!text.empty() && (text.back() == ' ' || text.back() == '\t')) text.remove_suffix(1);
   auto date = parse_date(text.substr(0, 10), field);
   if (!date) {
     if (text.size() < 10) return Error::invalid(f, "must be YYYY-MM-DD or YYYY-MM-DDTHH:MM", std::string(text));

@@ -1,6 +1,6 @@
 // Reading patient lists that stations keep in spreadsheets.
 //
-// The file is CSV (RFC 4180: quoted fields, doubled quotes, CRLF or LF), UTF-8
+// The file is CSV (RFC 4180: quoted fields, doubled quotes, CRLF, LF or CR line ends), UTF-8
 // with or without a byte-order mark. The header row names the columns with the
 // same names as `patient add`'s options: name, sex, birth, village, household,
 // category, condition, phone, national-id. A cell may hold several categories or

@@ -39,6 +39,11 @@ extern const std::vector<std::string> kWriteoffReasons;    // expired damaged lo
 extern const std::vector<std::string> kWasteKinds;         // infectious sharps general
 extern const std::vector<std::string> kWasteStages;        // bagged collected stored handed-over treated
 
+// A station's id, derived from its code: the same on every node, so a station
+// file made offline with `init` and the centre's `station add` name one station.
+// (Other records get random ids where they are made.) UUID-shaped, version 8.
+std::string station_id_for_code(const std::string& code);
+
 struct Identity {
   std::string station_id;
   std::string station_code;

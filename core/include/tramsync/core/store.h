@@ -19,6 +19,7 @@
 
 #include "tramsync/core/clock.h"
 #include "tramsync/core/model.h"
+#include "tramsync/core/replica.h"
 #include "tramsync/core/report.h"
 #include "tramsync/core/status.h"
 
@@ -67,6 +68,11 @@ class Store {
   Result<Identity> init_station(const std::string& code, const std::string& name, const std::string& device_name,
                                 const std::string& district = "", const std::string& province = "");
   Result<Identity> identity();
+  // Makes a new file a device's of an existing station (or, with an empty
+  // station, a reviewer's), as enrollment with a server does: the identity only.
+  // The station's record itself arrives with the first pull.
+  Result<Identity> init_device(const StationInfo& station, const std::string& device_id,
+                               const std::string& device_name);
 
   // Resolves a full id or an unambiguous prefix (at least 4 characters) of a record
   // of `record_kind` ("patient", "household", "waste_batch", "event").
@@ -127,6 +133,55 @@ class Store {
   // --- change log ----------------------------------------------------------------
   std::vector<Change> changes_after(int64_t seq, int64_t limit);
   int64_t change_count();
+
+  // --- sync (core/replica.h, docs/protocol.md) ------------------------------------
+  // Applies a peer's batch in one transaction: each change is applied (merged
+  // field by field, or inserted once), recognised as a duplicate, or quarantined
+  // with its reason; one bad change never blocks the others. Applied changes are
+  // appended to this node's log with their origin kept. With `cursor`, the pull
+  // cursor is stored in the same transaction. Fails as a whole only when the file
+  // cannot be written, or when a change reuses an (origin, origin_seq) already
+  // here with other content (a restored backup or a copied file).
+  Result<ApplyOutcome> apply_changes(const std::vector<Change>& batch, const ApplyContext& ctx,
+                                     const std::optional<CursorUpdate>& cursor = std::nullopt);
+  // Changes after log position `after` that `scope` may read, except those made
+  // by `exclude_origin`, at most `limit` changes and about `max_bytes` of payload
+  // (always at least one).
+  LogPage changes_for_peer(int64_t after, int64_t limit, int64_t max_bytes, const Scope& scope,
+                           const std::string& exclude_origin);
+  // Local log after the peer's push cursor, except changes that came from it.
+  LogPage changes_to_push(const std::string& peer_id, int64_t limit, int64_t max_bytes);
+  std::optional<PeerState> peer(const std::string& id);
+  std::vector<PeerState> peers();
+  Status save_peer(const PeerState& p);  // url and settings; cursors are kept
+  Status set_push_cursor(const std::string& peer_id, int64_t seq);
+  Status mark_synced(const std::string& peer_id);
+  int64_t last_seq();
+  std::vector<QuarantinedChange> quarantined(bool held_only = true);
+  std::vector<ConflictRow> conflicts(bool open_only = true);
+
+  // --- a server's registry ---------------------------------------------------------
+  // Makes this file a central node's: it has a node id (its origin for changes
+  // the centre makes: catalogue items, resolutions) and no station of its own.
+  Result<Identity> init_central(const std::string& name);
+  // Registers a station (its entity syncs down to the station like any record).
+  Result<StationInfo> add_station(const std::string& code, const std::string& name, const std::string& district,
+                                  const std::string& province);
+  std::optional<StationInfo> station_by_code(const std::string& code);
+  std::vector<StationInfo> stations();
+  // A one-time enrollment code for a device of `station_code` (empty for a reviewer).
+  Status add_enrollment_code(const std::string& code_hash, const std::string& station_code, const std::string& role,
+                             const std::string& device_name, int64_t expires_at_ms);
+  // Redeems a code: refuses an unknown, used or expired code, a station that does
+  // not match the file's, or a device id already registered; otherwise registers
+  // the device, all in one transaction.
+  Result<DeviceInfo> enroll_device(const EnrollmentRequest& req);
+  std::optional<DeviceInfo> device_by_token_hash(const std::string& token_hash);
+  std::optional<DeviceInfo> device(const std::string& id);
+  std::vector<DeviceInfo> devices();
+  Status revoke_device(const std::string& id);
+  // Notes a request from a device: when, its clock skew, and whether it completed a sync.
+  Status note_device_seen(const std::string& id, int64_t clock_skew_ms, bool synced);
 
   // Runs PRAGMA integrity_check; "ok" when the file is sound.
   std::string integrity_check();

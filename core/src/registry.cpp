@@ -1,0 +1,265 @@
+// A server's registry: the central node's identity, stations, devices and
+// one-time enrollment codes.
+#include "entity.h"
+#include "store_impl.h"
+#include "tramsync/core/validate.h"
+
+namespace tramsync {
+
+namespace {
+const char* const kDeviceColumns =
+    "d.id, coalesce(d.station_id, ''), coalesce(s.code, ''), d.name, d.role, d.database_id, d.created_at, "
+    "d.revoked_at, d.last_seen_at, d.last_sync_at, d.clock_skew_ms, d.token_hash";
+
+DeviceInfo read_device(db::Stmt& q) {
+  return DeviceInfo{q.str(0), q.str(1), q.str(2), q.str(3), q.str(4),  q.str(5),
+                    q.str(6), q.str(7), q.str(8), q.str(9), q.i64(10), q.str(11)};
+}
+
+Status check_station_code(const std::string& code) {
+  if (auto st = validate::required_text("code", code, 40); !st) return st;
+  if (code.find_first_of(" \t/\\") != std::string::npos) {
+    return Error::invalid("code", "must be a code without spaces or slashes", code);
+  }
+  return {};
+}
+}  // namespace
+
+Result<Identity> Store::init_central(const std::string& name) {
+  if (initialized()) {
+    return Error{ErrorCode::kConflict, "init", "database", "is already initialised", ""};
+  }
+  if (auto st = validate::required_text("name", name); !st) return std::move(st.error()).in("init");
+  auto r = impl_->act("init", [&](Action& a) -> Result<Identity> {
+    Identity id;
+    id.station_id = "";
+    id.station_code = "";
+    id.station_name = validate::trim(name);
+    id.device_id = impl_->ids->new_id();
+    id.device_name = validate::trim(name);
+    id.database_id = impl_->meta("database_id");
+    id.utc_offset_minutes = kDefaultUtcOffsetMinutes;
+    impl_->set_meta(a.txn(), "station_id", "");
+    impl_->set_meta(a.txn(), "device_id", id.device_id);
+    impl_->set_meta(a.txn(), "device_name", id.device_name);
+    impl_->set_meta(a.txn(), "node_role", "central");
+    impl_->set_meta(a.txn(), "utc_offset_minutes", std::to_string(id.utc_offset_minutes));
+    impl_->ident = id;
+    return id;
+  });
+  if (!r) impl_->ident.reset();
+  return r;
+}
+
+Result<StationInfo> Store::add_station(const std::string& code_in, const std::string& name, const std::string& district,
+                                       const std::string& province) {
+  const char* ctx = "station add";
+  if (auto id = impl_->require_identity(); !id) return std::move(id.error()).in(ctx);
+  std::string code = validate::trim(code_in);
+  if (auto st = check_station_code(code); !st) return std::move(st.error()).in(ctx);
+  if (auto st = validate::required_text("name", name); !st) return std::move(st.error()).in(ctx);
+  if (auto st = validate::optional_text("district", district, 200); !st) return std::move(st.error()).in(ctx);
+  if (auto st = validate::optional_text("province", province, 200); !st) return std::move(st.error()).in(ctx);
+  if (station_by_code(code)) {
+    return Error{ErrorCode::kConflict, ctx, "code", "is already a registered station", code};
+  }
+  StationInfo s{station_id_for_code(code), code, validate::trim(name), validate::trim(district),
+                validate::trim(province)};
+  auto r = impl_->act(ctx, [&](Action& a) -> Result<StationInfo> {
+    a.db()
+        .prepare("INSERT INTO stations(id, code, name, district, province, _v) VALUES (?1, ?2, ?3, ?4, ?5, ?6)")
+        .bind(1, s.id)
+        .bind(2, s.code)
+        .bind(3, s.name)
+        .bind(4, s.district)
+        .bind(5, s.province)
+        .bind(6, new_entity_versions(a))
+        .run();
+    record_entity_insert(a, kind::kStation, s.id, s.id,
+                         {{"code", s.code}, {"name", s.name}, {"district", s.district}, {"province", s.province}});
+    return s;
+  });
+  return r;
+}
+
+std::optional<StationInfo> Store::station_by_code(const std::string& code) {
+  auto q = impl_->db->prepare("SELECT id, code, name, district, province FROM stations WHERE code = ?1");
+  q.bind(1, code);
+  if (!q.step()) return std::nullopt;
+  return StationInfo{q.str(0), q.str(1), q.str(2), q.str(3), q.str(4)};
+}
+
+std::vector<StationInfo> Store::stations() {
+  std::vector<StationInfo> out;
+  auto q = impl_->db->prepare("SELECT id, code, name, district, province FROM stations ORDER BY code");
+  while (q.step()) out.push_back(StationInfo{q.str(0), q.str(1), q.str(2), q.str(3), q.str(4)});
+  return out;
+}
+
+Status Store::add_enrollment_code(const std::string& code_hash, const std::string& station_code,
+                                  const std::string& role, const std::string& device_name, int64_t expires_at_ms) {
+  const char* ctx = "device add";
+  if (auto st = validate::one_of("role", role, {kRoleStation, kRoleMobile, kRoleReviewer}); !st) {
+    return std::move(st.error()).in(ctx);
+  }
+  std::optional<std::string> station_id;
+  if (role == kRoleReviewer) {
+    if (!station_code.empty()) {
+      return Error::invalid("station", "must not be given for a reviewer (a reviewer belongs to no station)",
+                            station_code)
+          .in(ctx);
+    }
+  } else {
+    auto s = station_by_code(station_code);
+    if (!s) return Error::not_found("station", station_code).in(ctx);
+    station_id = s->id;
+  }
+  if (auto st = validate::optional_text("name", device_name, 100); !st) return std::move(st.error()).in(ctx);
+  auto r = impl_->act(ctx, [&](Action& a) -> Result<bool> {
+    a.db()
+        .prepare(
+            "INSERT INTO enrollment_codes(code_hash, station_id, role, device_name, created_at, expires_at_ms) "
+            "VALUES (?1, ?2, ?3, ?4, ?5, ?6)")
+        .bind(1, code_hash)
+        .bind(2, station_id)
+        .bind(3, role)
+        .bind(4, validate::trim(device_name))
+        .bind(5, impl_->local_now())
+        .bind(6, expires_at_ms)
+        .run();
+    return true;
+  });
+  if (!r) return r.error();
+  return {};
+}
+
+Result<DeviceInfo> Store::enroll_device(const EnrollmentRequest& req) {
+  const char* ctx = "enroll";
+  if (req.device_id.size() != 36 || req.device_id.find_first_not_of("0123456789abcdef-") != std::string::npos) {
+    return Error::invalid("device_id", "must be a lower-case UUID", req.device_id).in(ctx);
+  }
+  if (auto st = validate::optional_text("device_name", req.device_name, 100); !st) return std::move(st.error()).in(ctx);
+  if (auto st = validate::optional_text("database_id", req.database_id, 100); !st) return std::move(st.error()).in(ctx);
+  return impl_->act(ctx, [&](Action& a) -> Result<DeviceInfo> {
+    auto q = a.db().prepare(
+        "SELECT coalesce(e.station_id, ''), e.role, e.device_name, e.expires_at_ms, e.used_at, coalesce(s.code, '') "
+        "FROM enrollment_codes e LEFT JOIN stations s ON s.id = e.station_id WHERE e.code_hash = ?1");
+    q.bind(1, req.code_hash);
+    if (!q.step()) {
+      return Error{ErrorCode::kRefused, "", "code", "is not a valid enrollment code (check it, or ask for a new one)",
+                   ""};
+    }
+    std::string station_id = q.str(0), role = q.str(1), name = q.str(2), used = q.str(4), code = q.str(5);
+    int64_t expires = q.i64(3);
+    q.release();
+    if (!used.empty()) {
+      return Error{ErrorCode::kRefused, "", "code", "was already used at " + used.substr(0, 16) + "; ask for a new one",
+                   ""};
+    }
+    if (impl_->now_ms() > expires) {
+      return Error{ErrorCode::kRefused, "", "code", "has expired; ask the centre for a new one", ""};
+    }
+    if (!req.station_code.empty() && req.station_code != code) {
+      return Error{ErrorCode::kRefused, "", "station",
+                   "of this file does not match the enrollment code's station " +
+                       (code.empty() ? std::string("(a reviewer code)") : code),
+                   req.station_code};
+    }
+    if (device(req.device_id)) {
+      return Error{ErrorCode::kConflict, "", "device_id", "is already enrolled", req.device_id};
+    }
+    std::string now = impl_->local_now();
+    a.db()
+        .prepare(
+            "INSERT INTO devices(id, station_id, name, role, token_hash, database_id, created_at) "
+            "VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)")
+        .bind(1, req.device_id)
+        .bind(2, station_id.empty() ? std::optional<std::string>() : std::optional(station_id))
+        .bind(3, req.device_name.empty() ? name : validate::trim(req.device_name))
+        .bind(4, role)
+        .bind(5, req.token_hash)
+        .bind(6, req.database_id)
+        .bind(7, now)
+        .run();
+    a.db()
+        .prepare("UPDATE enrollment_codes SET used_at = ?1, device_id = ?2 WHERE code_hash = ?3")
+        .bind(1, now)
+        .bind(2, req.device_id)
+        .bind(3, req.code_hash)
+        .run();
+    auto d = a.db().prepare(std::string("SELECT ") + kDeviceColumns +
+                            " FROM devices d LEFT JOIN stations s ON s.id = d.station_id WHERE d.id = ?1");
+    d.bind(1, req.device_id);
+    d.step();
+    return read_device(d);
+  });
+}
+
+std::optional<DeviceInfo> Store::device_by_token_hash(const std::string& token_hash) {
+  auto q = impl_->db->prepare(std::string("SELECT ") + kDeviceColumns +
+                              " FROM devices d LEFT JOIN stations s ON s.id = d.station_id WHERE d.token_hash = ?1");
+  q.bind(1, token_hash);
+  if (!q.step()) return std::nullopt;
+  return read_device(q);
+}
+
+std::optional<DeviceInfo> Store::device(const std::string& id) {
+  auto q = impl_->db->prepare(std::string("SELECT ") + kDeviceColumns +
+                              " FROM devices d LEFT JOIN stations s ON s.id = d.station_id WHERE d.id = ?1");
+  q.bind(1, id);
+  if (!q.step()) return std::nullopt;
+  return read_device(q);
+}
+
+std::vector<DeviceInfo> Store::devices() {
+  std::vector<DeviceInfo> out;
+  auto q = impl_->db->prepare(std::string("SELECT ") + kDeviceColumns +
+                              " FROM devices d LEFT JOIN stations s ON s.id = d.station_id ORDER BY s.code, d.created_at");
+  while (q.step()) out.push_back(read_device(q));
+  return out;
+}
+
+Status Store::revoke_device(const std::string& id_or_prefix) {
+  const char* ctx = "device revoke";
+  std::string id = validate::trim(id_or_prefix);
+  std::vector<std::string> found;
+  {
+    auto q = impl_->db->prepare("SELECT id FROM devices WHERE id >= ?1 AND id < ?2 LIMIT 2");
+    q.bind(1, id).bind(2, id + "\x7f");
+    while (q.step()) found.push_back(q.str(0));
+  }
+  if (id.size() < 4 || found.empty()) return Error::not_found("device", id_or_prefix).in(ctx);
+  if (found.size() > 1) {
+    return Error::invalid("device", "matches more than one device; give more characters", id_or_prefix).in(ctx);
+  }
+  auto r = impl_->act(ctx, [&](Action& a) -> Result<bool> {
+    a.db()
+        .prepare("UPDATE devices SET revoked_at = ?1 WHERE id = ?2 AND revoked_at = ''")
+        .bind(1, impl_->local_now())
+        .bind(2, found.front())
+        .run();
+    return true;
+  });
+  if (!r) return r.error();
+  return {};
+}
+
+Status Store::note_device_seen(const std::string& id, int64_t clock_skew_ms, bool synced) {
+  auto r = impl_->act("device", [&](Action& a) -> Result<bool> {
+    std::string now = impl_->local_now();
+    a.db()
+        .prepare(
+            "UPDATE devices SET last_seen_at = ?1, clock_skew_ms = ?2, "
+            "last_sync_at = CASE WHEN ?3 THEN ?1 ELSE last_sync_at END WHERE id = ?4")
+        .bind(1, now)
+        .bind(2, clock_skew_ms)
+        .bind(3, synced)
+        .bind(4, id)
+        .run();
+    return true;
+  });
+  if (!r) return r.error();
+  return {};
+}
+
+}  // namespace tramsync
