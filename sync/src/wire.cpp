@@ -1,65 +1,79 @@
 #include "tramsync/sync/wire.h"
 
-#include <nlohmann/json.hpp>
-
 #include "tramsync/sync/protocol.h"
+#include "wire_json.h"
 
 namespace tramsync::wire {
 
-using json = nlohmann::json;
+json change_to_json(const Change& c) {
+  return {{"seq", c.seq},
+          {"origin", c.origin},
+          {"origin_seq", c.origin_seq},
+          {"hlc", c.hlc},
+          {"station_id", c.station_id},
+          {"kind", c.kind},
+          {"record_id", c.record_id},
+          {"payload", json::parse(c.payload)}};
+}
+
+json changes_to_json(const std::vector<Change>& changes) {
+  json arr = json::array();
+  for (const auto& c : changes) arr.push_back(change_to_json(c));
+  return arr;
+}
 
 std::string encode_batch(const std::vector<Change>& changes) {
-  json arr = json::array();
-  for (const auto& c : changes) {
-    arr.push_back({{"origin", c.origin},
-                   {"origin_seq", c.origin_seq},
-                   {"hlc", c.hlc},
-                   {"station_id", c.station_id},
-                   {"kind", c.kind},
-                   {"record_id", c.record_id},
-                   {"payload", json::parse(c.payload)}});
-  }
-  return json{{"protocol", protocol::kVersion}, {"changes", arr}}.dump();
+  return json{{"protocol", protocol::kVersion}, {"changes", changes_to_json(changes)}}.dump();
 }
 
 namespace {
 Error bad(const std::string& field, const std::string& rule, const json& v) {
-  std::string shown = v.is_discarded() ? "" : v.dump();
+  std::string shown = v.is_discarded() || v.is_null() ? "" : v.dump();
   if (shown.size() > 60) shown = shown.substr(0, 60) + "...";
   return Error::invalid(field, rule, shown).in("change batch");
 }
 }  // namespace
 
-Result<std::vector<Change>> decode_batch(std::string_view text) {
-  json doc = json::parse(text.begin(), text.end(), nullptr, /*allow_exceptions=*/false);
-  if (doc.is_discarded()) return Error::invalid("body", "must be valid JSON", "").in("change batch");
-  if (!doc.is_object()) return bad("body", "must be a JSON object", doc);
+Status check_protocol(const json& doc) {
   auto pv = doc.find("protocol");
-  if (pv == doc.end() || !pv->is_number_integer()) return bad("protocol", "must be an integer", pv == doc.end() ? json() : *pv);
-  if (pv->get<int64_t>() < protocol::kMinSupportedVersion || pv->get<int64_t>() > protocol::kVersion) {
-    return bad("protocol", "must be a supported version (1)", *pv);
+  if (pv == doc.end() || !pv->is_number_integer()) {
+    return bad("protocol", "must be an integer", pv == doc.end() ? json() : *pv);
   }
-  auto cs = doc.find("changes");
-  if (cs == doc.end() || !cs->is_array()) return bad("changes", "must be an array", cs == doc.end() ? json() : *cs);
+  if (pv->get<int64_t>() < protocol::kMinSupportedVersion || pv->get<int64_t>() > protocol::kVersion) {
+    return bad("protocol", "must be a supported version (" + std::to_string(protocol::kVersion) + ")", *pv);
+  }
+  return {};
+}
+
+Result<std::vector<Change>> changes_from_json(const json& doc, const char* key) {
+  auto cs = doc.find(key);
+  if (cs == doc.end() || !cs->is_array()) return bad(key, "must be an array", cs == doc.end() ? json() : *cs);
   std::vector<Change> out;
   out.reserve(cs->size());
   size_t i = 0;
   for (const auto& c : *cs) {
-    std::string at = "changes[" + std::to_string(i++) + "].";
+    std::string at = std::string(key) + "[" + std::to_string(i++) + "].";
     if (!c.is_object()) return bad(at.substr(0, at.size() - 1), "must be an object", c);
     Change ch;
-    auto str = [&](const char* f, std::string& dst) -> Status {
+    auto str = [&](const char* f, std::string& dst, bool may_be_empty) -> Status {
       auto it = c.find(f);
-      if (it == c.end() || !it->is_string() || it->get_ref<const std::string&>().empty()) {
-        return bad(at + f, "must be a non-empty string", it == c.end() ? json() : *it);
+      if (it == c.end() || !it->is_string() || (!may_be_empty && it->get_ref<const std::string&>().empty())) {
+        return bad(at + f, may_be_empty ? "must be a string" : "must be a non-empty string",
+                   it == c.end() ? json() : *it);
       }
+      if (it->get_ref<const std::string&>().size() > 200) return bad(at + f, "must be at most 200 bytes", *it);
       dst = it->get<std::string>();
       return {};
     };
-    for (auto [f, dst] : {std::pair{"origin", &ch.origin}, std::pair{"station_id", &ch.station_id},
-                          std::pair{"kind", &ch.kind}, std::pair{"record_id", &ch.record_id}}) {
-      if (auto st = str(f, *dst); !st) return st.error();
+    if (auto st = str("origin", ch.origin, false); !st) return st.error();
+    if (auto st = str("station_id", ch.station_id, true); !st) return st.error();  // "" is the shared catalogue
+    if (auto st = str("kind", ch.kind, false); !st) return st.error();
+    if (auto st = str("record_id", ch.record_id, false); !st) return st.error();
+    auto log_seq = c.find("seq");
+    if (log_seq == c.end() || !log_seq->is_number_integer() || log_seq->get<int64_t>() < 0) {
+      return bad(at + "seq", "must be a non-negative integer", log_seq == c.end() ? json() : *log_seq);
     }
+    ch.seq = log_seq->get<int64_t>();
     auto seq = c.find("origin_seq");
     if (seq == c.end() || !seq->is_number_integer() || seq->get<int64_t>() <= 0) {
       return bad(at + "origin_seq", "must be a positive integer", seq == c.end() ? json() : *seq);
@@ -78,6 +92,14 @@ Result<std::vector<Change>> decode_batch(std::string_view text) {
     out.push_back(std::move(ch));
   }
   return out;
+}
+
+Result<std::vector<Change>> decode_batch(std::string_view text) {
+  json doc = json::parse(text.begin(), text.end(), nullptr, /*allow_exceptions=*/false);
+  if (doc.is_discarded()) return Error::invalid("body", "must be valid JSON", "").in("change batch");
+  if (!doc.is_object()) return bad("body", "must be a JSON object", doc);
+  if (auto st = check_protocol(doc); !st) return st.error();
+  return changes_from_json(doc, "changes");
 }
 
 }  // namespace tramsync::wire

@@ -1,17 +1,37 @@
 // Protocol constants. docs/protocol.md describes the protocol; this header is
-// the one place its numbers live.
+// the one place its numbers and names live.
 //
 // Version history:
-//   1 — change batches as JSON (this version).
+//   1 — enroll, push, pull, status; JSON bodies, gzip either way (this version).
 #pragma once
+
+#include <cstdint>
 
 namespace tramsync::protocol {
 
 inline constexpr int kVersion = 1;
 inline constexpr int kMinSupportedVersion = 1;
 
-// Bounds of one change batch, so a 2G link finishes a batch in seconds.
-inline constexpr int kMaxChangesPerBatch = 500;
-inline constexpr long kMaxBatchBytes = 256 * 1024;
+// Bounds of one push batch, so a 2G link finishes a batch in seconds.
+inline constexpr int64_t kMaxChangesPerBatch = 500;
+inline constexpr int64_t kMaxBatchBytes = 256 * 1024;
+// What a server accepts in one push (a client may send smaller batches).
+inline constexpr int64_t kMaxChangesPerPush = 2000;
+// Pull: the default and largest page a server returns.
+inline constexpr int64_t kDefaultPullLimit = 500;
+inline constexpr int64_t kMaxPullLimit = 5000;
+inline constexpr int64_t kDefaultPullBytes = 256 * 1024;
+inline constexpr int64_t kMaxPullBytes = 4 * 1024 * 1024;
+// Largest request body a server reads (after decompression).
+inline constexpr int64_t kMaxRequestBytes = 8 * 1024 * 1024;
+
+// Headers.
+inline constexpr const char* kProtocolHeader = "X-TramSync-Protocol";  // GET requests name their version here
+inline constexpr const char* kClientTimeHeader = "X-TramSync-Time";    // the sender's clock, ms since the epoch
+
+// A device whose clock runs this far ahead of the server's is flagged.
+inline constexpr int64_t kClockAheadFlagMs = 24LL * 3600 * 1000;
+// A client warns when the server's clock differs from its own by more than this.
+inline constexpr int64_t kClockWarnMs = 5LL * 60 * 1000;
 
 }  // namespace tramsync::protocol

@@ -1,0 +1,117 @@
+// The sync endpoints (/v1/enroll, /v1/push, /v1/pull, /v1/status) over a node's
+// store, mountable on any cpp-httplib server: the central server mounts them,
+// and later a station hub. docs/protocol.md describes what they accept and say.
+//
+// Thread-safety: a SyncService may be used by all of the HTTP server's worker
+// threads at once. Each request borrows its own Store (one SQLite connection
+// per thread, never shared) from a pool; SQLite serialises the writes.
+#pragma once
+
+#include <atomic>
+#include <functional>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <vector>
+
+#include "tramsync/core/clock.h"
+#include "tramsync/core/replica.h"
+#include "tramsync/core/status.h"
+#include "tramsync/core/store.h"
+
+namespace httplib {
+class Server;
+}
+
+namespace tramsync::sync {
+
+// Who is calling, and what they may read and write.
+struct Caller {
+  DeviceInfo device;
+  Scope read = Scope::station("");
+  Scope write = Scope::station("");
+  bool may_write = true;            // reviewers read only
+  bool may_write_catalogue = false;
+};
+
+// Decides who a bearer token belongs to.
+class Authorizer {
+ public:
+  virtual ~Authorizer() = default;
+  // kNotFound: no such token (401); kRefused: revoked (401, saying so).
+  virtual Result<Caller> authorize(Store& store, const std::string& bearer_token) = 0;
+};
+
+// Tokens as enrolled in the store's device registry (stored as SHA-256 hashes,
+// compared in constant time).
+class TokenAuthorizer final : public Authorizer {
+ public:
+  Result<Caller> authorize(Store& store, const std::string& bearer_token) override;
+};
+
+// One line per request for the server's log. Never holds a token, a code or a
+// patient's name.
+struct RequestLog {
+  std::string request_id, endpoint, remote, device, station;
+  int status = 0;
+  int64_t changes = 0, bytes_in = 0, bytes_out = 0;
+  double ms = 0;
+  std::string error;
+};
+
+struct ServiceOptions {
+  std::string db_path;
+  StoreOptions store_options;        // clock for tests
+  int enroll_attempts_per_minute = 10;  // per remote address, against brute force
+  std::function<void(const RequestLog&)> on_request;
+};
+
+struct Metrics {
+  std::atomic<int64_t> requests{0}, errors{0}, changes_applied{0}, duplicates{0}, quarantined{0}, conflicts{0},
+      pulled{0}, enrolled{0};
+};
+
+class SyncService {
+ public:
+  SyncService(ServiceOptions options, std::shared_ptr<Authorizer> authorizer);
+  ~SyncService();
+  SyncService(const SyncService&) = delete;
+  SyncService& operator=(const SyncService&) = delete;
+
+  void mount(httplib::Server& server);
+  // Prometheus text: request and change counters, per-station last sync.
+  std::string metrics_text();
+  const Metrics& metrics() const { return metrics_; }
+
+  // Borrows a store for the calling thread's request (returned on destruction).
+  class Lease;
+  Result<Lease> lease();
+
+ private:
+  struct Pool;
+  ServiceOptions options_;
+  std::shared_ptr<Authorizer> authorizer_;
+  std::unique_ptr<Pool> pool_;
+  Metrics metrics_;
+  std::mutex rate_mu_;
+  std::vector<std::pair<std::string, std::vector<int64_t>>> enroll_attempts_;
+  std::atomic<uint64_t> request_counter_{0};
+
+  friend struct Handlers;
+};
+
+class SyncService::Lease {
+ public:
+  Lease(SyncService::Pool* pool, std::unique_ptr<Store> store);
+  Lease(Lease&& o) noexcept;
+  Lease& operator=(Lease&&) = delete;
+  ~Lease();
+  Store& operator*() { return *store_; }
+  Store* operator->() { return store_.get(); }
+
+ private:
+  SyncService::Pool* pool_;
+  std::unique_ptr<Store> store_;
+};
+
+}  // namespace tramsync::sync
