@@ -1,0 +1,101 @@
+// What station-cli should do but did not when these tests were written. Each is
+// tagged [!mayfail]: it reports the problem without failing the run, and starts
+// passing (visibly) once the program is fixed.
+#include <string>
+#include <vector>
+
+#include "cli_runner.h"
+#include "e2e_support.h"
+
+namespace tramsync::e2e {
+
+// core/src/reports.cpp says "the report describes the day as it stood at its
+// end", and so it does for patients, visits and dispensing; but waste_pending is
+// the waste pending NOW, so a report for an earlier day lists batches bagged
+// after it and leaves out batches that were still waiting then.
+TEST_CASE("a report for an earlier day shows the waste that waited at that day's end",
+          "[e2e][report][!mayfail]") {
+  StationFixture st;
+  auto& cli = st.cli;
+  const std::string Y = vn_day(-1), B = vn_day(-2);
+  cli.ok({"init", "--station", "TYT-SINHO", "--name", "Trạm Y tế xã Sìn Hồ"});
+  // Bagged and stored the day before yesterday, handed over and treated yesterday.
+  const std::string old_batch =
+      cli.ok({"waste", "add", "--kind", "infectious", "--bags", "2", "--weight-kg", "1.5", "--at", B + "T08:00"})
+          .at("id");
+  cli.ok({"waste", "move", old_batch, "--stage", "collected", "--at", B + "T10:00"});
+  cli.ok({"waste", "move", old_batch, "--stage", "stored", "--at", B + "T11:00"});
+  cli.ok({"waste", "move", old_batch, "--stage", "handed-over", "--to", "BV Đa khoa huyện", "--at", Y + "T08:00"});
+  cli.ok({"waste", "move", old_batch, "--stage", "treated", "--at", Y + "T09:00"});
+  // Bagged yesterday, still at the station.
+  const std::string new_batch =
+      cli.ok({"waste", "add", "--kind", "sharps", "--bags", "1", "--weight-kg", "0.4", "--at", Y + "T10:00"}).at("id");
+
+  const json yesterday = cli.ok({"report", "daily", "--date", Y});
+  REQUIRE(yesterday.at("waste_pending").size() == 1);
+  CHECK(yesterday.at("waste_pending").at(0).at("id") == new_batch);
+
+  const json before = cli.ok({"report", "daily", "--date", B});
+  INFO(before.dump(2));
+  // At the end of B only the old batch existed, stored at the station.
+  REQUIRE(before.at("waste_pending").size() == 1);
+  CHECK(before.at("waste_pending").at(0).at("id") == old_batch);
+  CHECK(before.at("waste_pending").at(0).at("stage") == "stored");
+  CHECK(before.at("waste_pending_kg").get<double>() == Approx(1.5));
+}
+
+// `dispense` may split one handing-out over several lots (first expiry first
+// out) and prints one id per lot; with --json {"id": FIRST, "ids": [...]}. A
+// nurse who voids "the dispense" by the id she was shown gives back only the
+// first lot's part: here 10 of the 30 tablets, and the other 20 stay dispensed.
+TEST_CASE("voiding a dispense split over two lots gives all of it back", "[e2e][stock][!mayfail]") {
+  StationFixture st;
+  auto& cli = st.cli;
+  const std::string Y = vn_day(-1);
+  cli.ok({"init", "--station", "TYT-SINHO", "--name", "Trạm Y tế xã Sìn Hồ"});
+  const std::string p = cli.ok({"patient", "add", "--name", "Đặng Thị Hoa", "--sex", "female", "--birth", "1962",
+                                "--village", "Thôn Nậm Tăm", "--category", "chronic"})
+                            .at("id");
+  cli.ok({"item", "add", "--code", "MET500", "--name", "Metformin 500mg", "--unit", "viên"});
+  cli.ok({"stock", "receive", "--item", "MET500", "--qty", "10", "--lot", "M1", "--expiry", vn_day(60), "--at",
+          Y + "T07:00"});
+  cli.ok({"stock", "receive", "--item", "MET500", "--qty", "100", "--lot", "M2", "--expiry", vn_day(400), "--at",
+          Y + "T07:00"});
+  const json d = cli.ok({"dispense", p, "--item", "MET500", "--qty", "30", "--days", "15", "--at", Y + "T09:00"});
+  REQUIRE(d.at("ids").size() == 2);
+  REQUIRE(cli.ok({"stock"}).at(0).at("on_hand") == 80);
+
+  cli.ok({"void", d.at("id"), "--reason", "phát nhầm bệnh nhân", "--at", Y + "T09:30"});
+  const json stock = cli.ok({"stock"});
+  INFO(stock.dump(2));
+  CHECK(stock.at(0).at("on_hand") == 110);
+  const json shown = cli.ok({"patient", "show", p});
+  for (const auto& m : shown.at("dispensings")) CHECK(m.at("voided") == true);
+  CHECK(shown.at("next_refills").empty());
+}
+
+// Stock checks ignore --at: a dispense dated before the only receipt of the
+// item is accepted, so the stock history has the station handing out medicine
+// it did not have yet (here 5 tablets the day before they arrived).
+TEST_CASE("a dispense dated before the stock arrived is refused", "[e2e][stock][!mayfail]") {
+  StationFixture st;
+  auto& cli = st.cli;
+  const std::string Y = vn_day(-1), B = vn_day(-2);
+  cli.ok({"init", "--station", "TYT-SINHO", "--name", "Trạm Y tế xã Sìn Hồ"});
+  const std::string p = cli.ok({"patient", "add", "--name", "Nguyễn Văn An", "--sex", "male", "--birth", "1948",
+                                "--village", "Bản Mới", "--category", "chronic"})
+                            .at("id");
+  cli.ok({"item", "add", "--code", "AMLO5", "--name", "Amlodipin 5mg", "--unit", "viên"});
+  cli.ok({"stock", "receive", "--item", "AMLO5", "--qty", "10", "--lot", "A1", "--expiry", vn_day(365), "--at",
+          Y + "T10:00"});
+  const int64_t changes = query_int(st.db, "SELECT count(*) FROM changes");
+
+  const CliResult r = cli.run({"dispense", p, "--item", "AMLO5", "--qty", "5", "--at", B + "T08:00"});
+  INFO(r.describe());
+  CHECK(r.exit_code == 1);
+  REQUIRE(r.error_lines().size() == 1);
+  CHECK_THAT(r.error_lines().front(), Catch::Contains("quantity"));
+  CHECK(query_int(st.db, "SELECT count(*) FROM changes") == changes);
+}
+
+}  // namespace tramsync::e2e
