@@ -14,12 +14,15 @@ int stage_rank(const std::string& stage) {
   return static_cast<int>(it - kWasteStages.begin());
 }
 
+// A batch as it stood at the station-local time bound to :asof: only stages
+// recorded at or before then count (a report for an earlier day shows that
+// day's state, not today's).
 const char* const kWasteColumns =
     "b.id, b.kind, coalesce(b.patient_id, ''), coalesce(b.household_id, ''), b.note, b.created_at, b.bags, "
     "b.weight_kg, "
-    "(SELECT s.stage || '|' || s.at || '|' || s.to_org FROM waste_stages s WHERE s.batch_id = b.id AND NOT EXISTS "
-    " (SELECT 1 FROM voids x WHERE x.event_id = s.id) ORDER BY s.rank DESC, s.at DESC LIMIT 1), "
-    "(SELECT s.to_org FROM waste_stages s WHERE s.batch_id = b.id AND s.to_org != '' AND NOT EXISTS "
+    "(SELECT s.stage || '|' || s.at || '|' || s.to_org FROM waste_stages s WHERE s.batch_id = b.id AND s.at <= :asof "
+    " AND NOT EXISTS (SELECT 1 FROM voids x WHERE x.event_id = s.id) ORDER BY s.rank DESC, s.at DESC LIMIT 1), "
+    "(SELECT s.to_org FROM waste_stages s WHERE s.batch_id = b.id AND s.to_org != '' AND s.at <= :asof AND NOT EXISTS "
     " (SELECT 1 FROM voids x WHERE x.event_id = s.id) ORDER BY s.rank DESC, s.at DESC LIMIT 1)";
 
 WasteBatch read_batch(db::Stmt& q, const std::string& now) {
@@ -47,10 +50,11 @@ WasteBatch read_batch(db::Stmt& q, const std::string& now) {
 }
 
 Result<WasteBatch> load_batch(StoreImpl& s, const std::string& id) {
-  auto q = s.db->prepare(std::string("SELECT ") + kWasteColumns + " FROM waste_batches b WHERE b.id = ?1");
-  q.bind(1, id);
+  auto q = s.db->prepare(std::string("SELECT ") + kWasteColumns + " FROM waste_batches b WHERE b.id = :id");
+  const std::string now = s.local_now();
+  q.bind(":id", id).bind(":asof", now);
   if (!q.step()) return Error::not_found("batch", id);
-  return read_batch(q, s.local_now());
+  return read_batch(q, now);
 }
 
 }  // namespace
@@ -249,15 +253,20 @@ Result<std::string> Store::move_waste(const WasteMoveInput& in) {
 }
 
 std::vector<WasteBatch> Store::list_waste(bool pending_only, std::optional<int64_t> older_than_days) {
+  if (!impl_->require_identity()) return {};
+  return impl_->waste_as_of(impl_->local_now(), pending_only, older_than_days);
+}
+
+std::vector<WasteBatch> StoreImpl::waste_as_of(const std::string& as_of, bool pending_only,
+                                               std::optional<int64_t> older_than_days) {
   std::vector<WasteBatch> out;
-  if (!impl_->require_identity()) return out;
-  db::ReadTxn read(*impl_->db);
-  auto q = impl_->db->prepare(std::string("SELECT ") + kWasteColumns +
-                              " FROM waste_batches b WHERE b.station_id = ?1 ORDER BY b.created_at, b.id");
-  q.bind(1, impl_->station_id());
-  std::string now = impl_->local_now();
+  db::ReadTxn read(*db);
+  auto q = db->prepare(std::string("SELECT ") + kWasteColumns +
+                       " FROM waste_batches b WHERE b.station_id = :station AND b.created_at <= :asof "
+                       "ORDER BY b.created_at, b.id");
+  q.bind(":station", station_id()).bind(":asof", as_of);
   while (q.step()) {
-    WasteBatch b = read_batch(q, now);
+    WasteBatch b = read_batch(q, as_of);
     if (pending_only && b.stage == "treated") continue;
     if (older_than_days && b.age_days <= *older_than_days) continue;
     out.push_back(std::move(b));
@@ -268,9 +277,9 @@ std::vector<WasteBatch> Store::list_waste(bool pending_only, std::optional<int64
 std::vector<WasteBatch> Store::patient_waste(const std::string& patient_id) {
   std::vector<WasteBatch> out;
   auto q = impl_->db->prepare(std::string("SELECT ") + kWasteColumns +
-                              " FROM waste_batches b WHERE b.patient_id = ?1 ORDER BY b.created_at, b.id");
-  q.bind(1, patient_id);
+                              " FROM waste_batches b WHERE b.patient_id = :patient ORDER BY b.created_at, b.id");
   std::string now = impl_->local_now();
+  q.bind(":patient", patient_id).bind(":asof", now);
   while (q.step()) out.push_back(read_batch(q, now));
   return out;
 }
@@ -315,20 +324,32 @@ Result<std::string> Store::void_event(const std::string& event_id, const std::st
   if (*at < event_at) {
     return Error::invalid("at", "must not be before the event it voids (" + event_at.substr(0, 16) + ")", *at).in(ctx);
   }
+  // The events this void takes back: the one named, or every part of a
+  // dispense that was split over several lots (the nurse voids what she handed out).
+  std::vector<std::string> targets{*id};
   if (event_kind == kind::kStockMovement) {
-    // Voiding an addition must not leave the lot below zero.
-    auto q = impl_->db->prepare("SELECT item_id, lot, quantity FROM stock_movements WHERE id = ?1");
+    auto q = impl_->db->prepare("SELECT item_id, lot, quantity, at, coalesce(group_id, '') FROM stock_movements WHERE id = ?1");
     q.bind(1, *id);
     q.step();
-    std::string item_id = q.str(0), lot = q.str(1);
+    std::string item_id = q.str(0), lot = q.str(1), group = q.str(4);
     int64_t qty = q.i64(2);
-    int64_t on_hand = impl_->lot_on_hand(item_id, lot);
-    if (qty > 0 && on_hand - qty < 0) {
+    // Voiding an addition must not leave the lot below zero, then or since.
+    int64_t available = impl_->lot_available_at(item_id, lot, q.str(3));
+    if (qty > 0 && available - qty < 0) {
       return Error::refused("event",
-                            "cannot be voided: lot " + lot + " has only " + std::to_string(on_hand) +
+                            "cannot be voided: lot " + lot + " has only " + std::to_string(std::max<int64_t>(available, 0)) +
                                 " left of the " + std::to_string(qty) + " it added",
                             *id)
           .in(ctx);
+    }
+    q.release();
+    if (!group.empty()) {
+      targets.clear();
+      auto g = impl_->db->prepare(
+          "SELECT m.id FROM stock_movements m WHERE m.group_id = ?1 AND NOT EXISTS "
+          "(SELECT 1 FROM voids x WHERE x.event_id = m.id) ORDER BY m.rowid");
+      g.bind(1, group);
+      while (g.step()) targets.push_back(g.str(0));
     }
   }
   if (event_kind == kind::kWasteStage) {
@@ -342,29 +363,33 @@ Result<std::string> Store::void_event(const std::string& event_id, const std::st
     }
   }
   return impl_->act(ctx, [&](Action& a) -> Result<std::string> {
-    std::string vid = impl_->ids->new_id();
-    uint64_t hlc = a.peek_hlc();
-    a.db()
-        .prepare(
-            "INSERT INTO voids(id, station_id, event_id, event_kind, reason, at, origin, hlc) "
-            "VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)")
-        .bind(1, vid)
-        .bind(2, station_id)
-        .bind(3, *id)
-        .bind(4, event_kind)
-        .bind(5, validate::trim(reason))
-        .bind(6, *at)
-        .bind(7, impl_->device_id())
-        .bind(8, hlc)
-        .run();
-    record_event(a, kind::kVoid, vid, station_id,
-                 {{"id", vid},
-                  {"station_id", station_id},
-                  {"event_id", *id},
-                  {"event_kind", event_kind},
-                  {"reason", validate::trim(reason)},
-                  {"at", *at}});
-    return vid;
+    std::string first;
+    for (const auto& target : targets) {
+      std::string vid = impl_->ids->new_id();
+      if (first.empty()) first = vid;
+      uint64_t hlc = a.peek_hlc();
+      a.db()
+          .prepare(
+              "INSERT INTO voids(id, station_id, event_id, event_kind, reason, at, origin, hlc) "
+              "VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)")
+          .bind(1, vid)
+          .bind(2, station_id)
+          .bind(3, target)
+          .bind(4, event_kind)
+          .bind(5, validate::trim(reason))
+          .bind(6, *at)
+          .bind(7, impl_->device_id())
+          .bind(8, hlc)
+          .run();
+      record_event(a, kind::kVoid, vid, station_id,
+                   {{"id", vid},
+                    {"station_id", station_id},
+                    {"event_id", target},
+                    {"event_kind", event_kind},
+                    {"reason", validate::trim(reason)},
+                    {"at", *at}});
+    }
+    return first;
   });
 }
 

@@ -164,6 +164,15 @@ CREATE TABLE enrollment_codes (
 )sql");
 }
 
+// 5: a dispense that took from several lots is one handing-out: its movements
+// share the id of the first (group_id), so voiding it gives all of it back.
+void v5_dispense_groups(db::WriteTxn& txn) {
+  txn.db().exec(R"sql(
+ALTER TABLE stock_movements ADD COLUMN group_id TEXT;
+CREATE INDEX stock_movements_group ON stock_movements(group_id) WHERE group_id IS NOT NULL;
+)sql");
+}
+
 }  // namespace
 
 const std::vector<Migration>& all() {
@@ -172,6 +181,7 @@ const std::vector<Migration>& all() {
       {2, "diacritics-insensitive patient search", v2_search},
       {3, "sync peers and cursors", v3_peers},
       {4, "conflicts, quarantine, devices and enrollment", v4_sync},
+      {5, "dispense groups over several lots", v5_dispense_groups},
   };
   return kAll;
 }

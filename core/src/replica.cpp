@@ -71,7 +71,7 @@ const std::vector<RecordSpec>& specs() {
        {{"item_id", Type::kText, true}, {"kind", Type::kText, true, &kMovementKinds}, {"lot", Type::kText, true},
         {"expiry", Type::kText}, {"quantity", Type::kInt, true}, {"patient_id", Type::kOptText},
         {"days_supply", Type::kOptInt}, {"reason", Type::kText}, {"counterpart", Type::kText},
-        {"at", Type::kText, true}}},
+        {"at", Type::kText, true}, {"group_id", Type::kOptText}}},
       {kind::kWasteStage, "waste_stages", true,
        {{"batch_id", Type::kText, true}, {"stage", Type::kText, true, &kWasteStages}, {"at", Type::kText, true},
         {"to_org", Type::kText}, {"note", Type::kText}}},

@@ -111,7 +111,7 @@ Result<DailyReport> Store::daily_report(std::optional<std::string> date, const R
   for (auto& it : stock(settings)) {
     if (it.under_reserve || it.expiring_soon > 0 || it.expired_on_hand > 0) r.stock_alerts.push_back(std::move(it));
   }
-  r.waste_pending = list_waste(true, std::nullopt);
+  r.waste_pending = impl_->waste_as_of(end, true, std::nullopt);
   for (const auto& b : r.waste_pending) r.waste_pending_kg += b.weight_kg;
   return r;
 }

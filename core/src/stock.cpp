@@ -2,6 +2,7 @@
 // non-voided movements of an item and lot: never a stored counter.
 #include <algorithm>
 #include <map>
+#include <tuple>
 
 #include "entity.h"
 #include "store_impl.h"
@@ -32,13 +33,14 @@ std::vector<Lot> item_lots(StoreImpl& s, const std::string& item_id) {
 
 std::string insert_movement(Action& a, Movement m) {
   StoreImpl& s = a.store();
-  m.id = s.ids->new_id();
+  if (m.id.empty()) m.id = s.ids->new_id();
   m.station_id = s.station_id();
   uint64_t hlc = a.peek_hlc();
   a.db()
       .prepare(
           "INSERT INTO stock_movements(id, station_id, item_id, kind, lot, expiry, quantity, patient_id, days_supply, "
-          "reason, counterpart, at, origin, hlc) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14)")
+          "reason, counterpart, at, origin, hlc, group_id) "
+          "VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15)")
       .bind(1, m.id)
       .bind(2, m.station_id)
       .bind(3, m.item_id)
@@ -53,6 +55,7 @@ std::string insert_movement(Action& a, Movement m) {
       .bind(12, m.at)
       .bind(13, s.device_id())
       .bind(14, hlc)
+      .bind(15, m.group_id.empty() ? std::optional<std::string>() : std::optional<std::string>(m.group_id))
       .run();
   json event = {{"id", m.id},         {"station_id", m.station_id},
                 {"item_id", m.item_id}, {"kind", m.kind},
@@ -61,6 +64,7 @@ std::string insert_movement(Action& a, Movement m) {
                 {"days_supply", m.days_supply ? json(*m.days_supply) : json(nullptr)},
                 {"reason", m.reason}, {"counterpart", m.counterpart},
                 {"at", m.at}};
+  if (!m.group_id.empty()) event["group_id"] = m.group_id;
   record_event(a, kind::kStockMovement, m.id, m.station_id, event);
   return m.id;
 }
@@ -73,12 +77,56 @@ Status check_code(const std::string& field, const std::string& code) {
   return {};
 }
 
-// A lot named by the user: must be one this station has (or had).
-Result<Lot> find_lot(StoreImpl& s, const Item& item, const std::string& lot) {
-  for (auto& l : item_lots(s, item.id)) {
+// Lots of an item as they stand for a movement that takes stock at station-local
+// time `at` (staff enter the morning's dispensing in the evening, or yesterday's
+// today): each lot's on_hand is what can be taken then without the balance
+// going below zero then or at any later movement already recorded. A dispense
+// dated before the stock arrived therefore finds none. Earliest expiry first.
+std::vector<Lot> item_lots_at(StoreImpl& s, const std::string& item_id, const std::string& at) {
+  struct Acc {
+    std::string expiry;
+    int64_t balance = 0;         // running, in time order
+    int64_t at_time = 0;         // balance at `at`
+    std::optional<int64_t> low;  // lowest balance after `at`
+  };
+  std::map<std::string, Acc> lots;
+  auto q = s.db->prepare(
+      "SELECT m.lot, m.expiry, m.quantity, m.at FROM stock_movements m WHERE m.station_id = ?1 AND m.item_id = ?2 "
+      "AND NOT EXISTS (SELECT 1 FROM voids x WHERE x.event_id = m.id) ORDER BY m.at, m.rowid");
+  q.bind(1, s.station_id()).bind(2, item_id);
+  while (q.step()) {
+    Acc& a = lots[q.str(0)];
+    if (!q.str(1).empty()) a.expiry = std::max(a.expiry, q.str(1));
+    a.balance += q.i64(2);
+    if (q.str(3) <= at) {
+      a.at_time = a.balance;
+    } else {
+      a.low = std::min(a.low.value_or(a.balance), a.balance);
+    }
+  }
+  std::vector<Lot> out;
+  for (const auto& [lot, a] : lots) out.push_back(Lot{lot, a.expiry, std::min(a.at_time, a.low.value_or(a.at_time))});
+  std::sort(out.begin(), out.end(), [](const Lot& x, const Lot& y) {
+    return std::tie(x.expiry, x.lot) < std::tie(y.expiry, y.lot);
+  });
+  return out;
+}
+
+// A lot named by the user: must be one this station has (or had); on_hand as
+// item_lots_at(`at`) counts it.
+Result<Lot> find_lot(StoreImpl& s, const Item& item, const std::string& lot, const std::string& at) {
+  for (auto& l : item_lots_at(s, item.id, at)) {
     if (l.lot == lot) return l;
   }
   return Error::not_found("lot", lot).in("");
+}
+
+// "5 viên available at 2026-11-21T08:00" -- the time only when it is not now.
+std::string available_text(int64_t n, const Item& item, const std::string& at, const std::string& now,
+                           const char* what = "available") {
+  std::string t = std::to_string(std::max<int64_t>(n, 0)) + " " + item.unit + " " + what;
+  if (at.substr(0, 16) != now.substr(0, 16)) t += " at " + at.substr(0, 16);
+  return t;
 }
 
 std::string expired_note(const Lot& l) { return "lot " + l.lot + " expired on " + l.expiry; }
@@ -109,12 +157,11 @@ Result<Item> StoreImpl::find_item(const std::string& code_or_id) {
   return Item{q.str(0), q.str(1), q.str(2), q.str(3), q.str(4), q.str(5)};
 }
 
-int64_t StoreImpl::lot_on_hand(const std::string& item_id, const std::string& lot) {
-  auto q = db->prepare(
-      "SELECT coalesce(sum(m.quantity), 0) FROM stock_movements m WHERE m.station_id = ?1 AND m.item_id = ?2 "
-      "AND m.lot = ?3 AND NOT EXISTS (SELECT 1 FROM voids x WHERE x.event_id = m.id)");
-  q.bind(1, station_id()).bind(2, item_id).bind(3, lot);
-  return q.step() ? q.i64(0) : 0;
+int64_t StoreImpl::lot_available_at(const std::string& item_id, const std::string& lot, const std::string& at) {
+  for (const auto& l : item_lots_at(*this, item_id, at)) {
+    if (l.lot == lot) return l.on_hand;
+  }
+  return 0;
 }
 
 Result<Item> Store::find_item(const std::string& code_or_id) {
@@ -215,7 +262,7 @@ Result<std::string> Store::receive(const ReceiveInput& in) {
     return Error::invalid("expiry", "must not be before the receipt date " + at->substr(0, 10), expiry->str()).in(ctx);
   }
   if (auto s = validate::optional_text("source", in.source, 200); !s) return std::move(s.error()).in(ctx);
-  if (auto st = check_lot_expiry(*impl_, *item, lot, expiry->str()); !st) return std::move(st.error()).in(ctx);
+  if (auto le = check_lot_expiry(*impl_, *item, lot, expiry->str()); !le) return std::move(le.error()).in(ctx);
   return impl_->act(ctx, [&](Action& a) -> Result<std::string> {
     Movement m;
     m.item_id = item->id;
@@ -250,23 +297,24 @@ Result<std::vector<std::string>> Store::dispense(const DispenseInput& in) {
 
   // Decide which lots to take from before writing anything.
   std::vector<std::pair<Lot, int64_t>> takes;
+  const std::string now = impl_->local_now();
   if (in.lot) {
-    auto lot = find_lot(*impl_, *item, validate::trim(*in.lot));
+    auto lot = find_lot(*impl_, *item, validate::trim(*in.lot), *at);
     if (!lot) return std::move(lot.error()).in(ctx);
     if (!lot->expiry.empty() && lot->expiry < day) {
       return Error::refused("lot", "must not be expired (" + expired_note(*lot) + ")", lot->lot).in(ctx);
     }
     if (lot->on_hand < in.quantity) {
       return Error::refused("quantity",
-                            "exceeds stock on hand of lot " + lot->lot + ": " + std::to_string(std::max<int64_t>(lot->on_hand, 0)) +
-                                " " + item->unit + " available",
+                            "exceeds stock on hand of lot " + lot->lot + ": " +
+                                available_text(lot->on_hand, *item, *at, now),
                             std::to_string(in.quantity))
           .in(ctx);
     }
     takes.emplace_back(*lot, in.quantity);
   } else {
     int64_t available = 0, left = in.quantity;
-    for (const auto& l : item_lots(*impl_, item->id)) {  // earliest expiry first
+    for (const auto& l : item_lots_at(*impl_, item->id, *at)) {  // earliest expiry first
       if (l.on_hand <= 0 || (!l.expiry.empty() && l.expiry < day)) continue;
       available += l.on_hand;
       if (left > 0) {
@@ -277,16 +325,20 @@ Result<std::vector<std::string>> Store::dispense(const DispenseInput& in) {
     }
     if (left > 0) {
       return Error::refused("quantity",
-                            "exceeds stock on hand of " + item->code + ": " + std::to_string(available) + " " +
-                                item->unit + " available (expired lots excluded)",
+                            "exceeds stock on hand of " + item->code + ": " + available_text(available, *item, *at, now) +
+                                " (expired lots excluded)",
                             std::to_string(in.quantity))
           .in(ctx);
     }
   }
   return impl_->act(ctx, [&](Action& a) -> Result<std::vector<std::string>> {
     std::vector<std::string> ids;
+    // Parts of one handing-out share the first part's id as their group.
+    const std::string group = takes.size() > 1 ? impl_->ids->new_id() : "";
     for (const auto& [lot, qty] : takes) {
       Movement m;
+      m.group_id = group;
+      if (ids.empty()) m.id = group;
       m.item_id = item->id;
       m.kind = "dispense";
       m.lot = lot.lot;
@@ -315,11 +367,11 @@ Result<std::vector<std::string>> Store::adjust(const AdjustInput& in) {
   if (!at) return std::move(at.error()).in(ctx);
   Lot lot;
   if (in.lot) {
-    auto l = find_lot(*impl_, *item, validate::trim(*in.lot));
+    auto l = find_lot(*impl_, *item, validate::trim(*in.lot), *at);
     if (!l) return std::move(l.error()).in(ctx);
     lot = *l;
   } else {
-    auto lots = item_lots(*impl_, item->id);
+    auto lots = item_lots_at(*impl_, item->id, *at);
     if (lots.size() != 1) {
       std::string names;
       for (const auto& l : lots) names += (names.empty() ? "" : ", ") + l.lot;
@@ -332,8 +384,8 @@ Result<std::vector<std::string>> Store::adjust(const AdjustInput& in) {
   }
   if (in.quantity < 0 && lot.on_hand + in.quantity < 0) {
     return Error::refused("quantity",
-                          "would take lot " + lot.lot + " below zero: " + std::to_string(std::max<int64_t>(lot.on_hand, 0)) +
-                              " " + item->unit + " on hand",
+                          "would take lot " + lot.lot + " below zero: " +
+                              available_text(lot.on_hand, *item, *at, impl_->local_now(), "on hand"),
                           std::to_string(in.quantity))
         .in(ctx);
   }
@@ -359,12 +411,12 @@ Result<std::string> Store::write_off(const WriteoffInput& in) {
   if (auto st = validate::one_of("reason", in.reason, kWriteoffReasons); !st) return std::move(st.error()).in(ctx);
   auto at = validate::event_time(in.at, impl_->local_now());
   if (!at) return std::move(at.error()).in(ctx);
-  auto lot = find_lot(*impl_, *item, validate::trim(in.lot));
+  auto lot = find_lot(*impl_, *item, validate::trim(in.lot), *at);
   if (!lot) return std::move(lot.error()).in(ctx);
   if (lot->on_hand < in.quantity) {
     return Error::refused("quantity",
-                          "exceeds stock on hand of lot " + lot->lot + ": " + std::to_string(std::max<int64_t>(lot->on_hand, 0)) +
-                              " " + item->unit + " available",
+                          "exceeds stock on hand of lot " + lot->lot + ": " +
+                              available_text(lot->on_hand, *item, *at, impl_->local_now()),
                           std::to_string(in.quantity))
         .in(ctx);
   }
@@ -390,12 +442,12 @@ Result<std::string> Store::transfer_out(const TransferInput& in) {
   if (auto st = validate::required_text("to", in.counterpart); !st) return std::move(st.error()).in(ctx);
   auto at = validate::event_time(in.at, impl_->local_now());
   if (!at) return std::move(at.error()).in(ctx);
-  auto lot = find_lot(*impl_, *item, validate::trim(in.lot));
+  auto lot = find_lot(*impl_, *item, validate::trim(in.lot), *at);
   if (!lot) return std::move(lot.error()).in(ctx);
   if (lot->on_hand < in.quantity) {
     return Error::refused("quantity",
-                          "exceeds stock on hand of lot " + lot->lot + ": " + std::to_string(std::max<int64_t>(lot->on_hand, 0)) +
-                              " " + item->unit + " available",
+                          "exceeds stock on hand of lot " + lot->lot + ": " +
+                              available_text(lot->on_hand, *item, *at, impl_->local_now()),
                           std::to_string(in.quantity))
         .in(ctx);
   }
@@ -429,7 +481,7 @@ Result<std::string> Store::transfer_in(const TransferInput& in) {
   if (expiry->str() < at->substr(0, 10)) {
     return Error::invalid("expiry", "must not be before the transfer date " + at->substr(0, 10), expiry->str()).in(ctx);
   }
-  if (auto st = check_lot_expiry(*impl_, *item, lot, expiry->str()); !st) return std::move(st.error()).in(ctx);
+  if (auto le = check_lot_expiry(*impl_, *item, lot, expiry->str()); !le) return std::move(le.error()).in(ctx);
   return impl_->act(ctx, [&](Action& a) -> Result<std::string> {
     Movement m;
     m.item_id = item->id;

@@ -102,9 +102,14 @@ class StoreImpl {
 
   // Looks an item up by code (own station first, then the catalogue) or by id.
   Result<Item> find_item(const std::string& code_or_id);
-  // On hand of one lot (non-voided movements).
-  int64_t lot_on_hand(const std::string& item_id, const std::string& lot);
+  // What can be taken from one lot at station-local time `at` without its
+  // balance going below zero then or at any later recorded movement.
+  int64_t lot_available_at(const std::string& item_id, const std::string& lot, const std::string& at);
   bool event_voided(const std::string& event_id);
+  // The station's waste batches as they stood at station-local time `as_of`
+  // (made by then; stage = the furthest reached by then; age up to then).
+  std::vector<WasteBatch> waste_as_of(const std::string& as_of, bool pending_only,
+                                      std::optional<int64_t> older_than_days);
   Result<std::string> resolve(const std::string& record_kind, const std::string& id_or_prefix);
 };
 

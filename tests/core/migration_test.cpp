@@ -86,22 +86,35 @@ TEST_CASE_METHOD(V1Fixture, "a version 1 file is migrated on open and keeps all 
   REQUIRE(store->schema_version() == 1);
   REQUIRE(Store::latest_schema_version() > 1);
 
-  // What a v1 store can do: the station, items, stock, households.
+  // What a v1 store can do: the station, items, households.
   identity = must(store->init_station("TYT-CU", "Trạm Y tế xã Cũ", "laptop-cu"));
-  add_item("PARA500", "tablet", 50, "Paracetamol 500 mg");
-  receive("PARA500", 120, "L1", "2027-06-30");
+  const std::string item = add_item("PARA500", "tablet", 50, "Paracetamol 500 mg");
   HouseholdInput h;
   h.village = "Thôn Đông";
   h.head_name = "Nguyễn Văn Ba";
   const std::string household = must(store->add_household(h));
-  const int64_t changes_v1 = store->change_count();
-  REQUIRE(changes_v1 == 5);  // station, item, reserve, receipt, household
   close();
 
-  // Patients written at v1 (v1 had no search index yet), one name typed in NFD.
+  // Rows only as v1's columns could hold them, written raw so that later
+  // migrations' columns cannot creep in: a receipt with its change, and
+  // patients (v1 had no search index yet), one name typed in NFD.
+  int64_t changes_v1 = 0;
   {
     RawDb raw(path());
     REQUIRE(raw.scalar("PRAGMA user_version") == 1);
+    raw.run("INSERT INTO stock_movements(id, station_id, item_id, kind, lot, expiry, quantity, at, origin, hlc) "
+            "VALUES ('44444444-4444-4444-8444-444444444444', ?1, ?2, 'receipt', 'L1', '2027-06-30', 120, "
+            "'2026-11-01T07:00:00', ?3, (SELECT max(hlc) + 1 FROM changes))",
+            {identity.station_id, item, identity.device_id});
+    raw.run("INSERT INTO changes(origin, origin_seq, hlc, station_id, kind, record_id, payload) "
+            "SELECT ?1, (SELECT max(origin_seq) + 1 FROM changes), hlc, station_id, 'stock_movement', id, "
+            "json_object('id', id, 'station_id', station_id, 'item_id', item_id, 'kind', kind, 'lot', lot, "
+            "'expiry', expiry, 'quantity', quantity, 'patient_id', NULL, 'days_supply', NULL, 'reason', '', "
+            "'counterpart', '', 'at', at) FROM stock_movements",
+            {identity.device_id});
+    raw.exec("UPDATE meta SET value = (SELECT CAST(max(hlc) AS TEXT) FROM changes) WHERE key = 'hlc'");
+    changes_v1 = raw.scalar("SELECT count(*) FROM changes");
+    REQUIRE(changes_v1 == 5);  // station, item, reserve, household, receipt
     const std::string ins =
         "INSERT INTO patients(id, station_id, household_id, name, sex, birth, village, created_at) "
         "VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, '2026-11-01T08:00:00')";

@@ -138,6 +138,8 @@ struct Movement {
   std::string patient_id, reason, counterpart;  // counterpart: source or destination
   std::optional<int> days_supply;
   bool voided = false;
+  // A dispense split over several lots: every part carries the first part's id.
+  std::string group_id;
 };
 
 struct ReceiveInput {

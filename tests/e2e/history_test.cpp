@@ -1,6 +1,5 @@
-// What station-cli should do but did not when these tests were written. Each is
-// tagged [!mayfail]: it reports the problem without failing the run, and starts
-// passing (visibly) once the program is fixed.
+// Work entered after the fact: reports for earlier days, voids of split
+// dispenses, and stock checks as of the time an event happened.
 #include <string>
 #include <vector>
 
@@ -9,12 +8,9 @@
 
 namespace tramsync::e2e {
 
-// core/src/reports.cpp says "the report describes the day as it stood at its
-// end", and so it does for patients, visits and dispensing; but waste_pending is
-// the waste pending NOW, so a report for an earlier day lists batches bagged
-// after it and leaves out batches that were still waiting then.
-TEST_CASE("a report for an earlier day shows the waste that waited at that day's end",
-          "[e2e][report][!mayfail]") {
+// A report describes the day as it stood at its end, waste included: batches
+// bagged later are not in it, batches treated later are still pending in it.
+TEST_CASE("a report for an earlier day shows the waste that waited at that day's end", "[e2e][report]") {
   StationFixture st;
   auto& cli = st.cli;
   const std::string Y = vn_day(-1), B = vn_day(-2);
@@ -45,10 +41,8 @@ TEST_CASE("a report for an earlier day shows the waste that waited at that day's
 }
 
 // `dispense` may split one handing-out over several lots (first expiry first
-// out) and prints one id per lot; with --json {"id": FIRST, "ids": [...]}. A
-// nurse who voids "the dispense" by the id she was shown gives back only the
-// first lot's part: here 10 of the 30 tablets, and the other 20 stay dispensed.
-TEST_CASE("voiding a dispense split over two lots gives all of it back", "[e2e][stock][!mayfail]") {
+// out) and prints the first part's id; voiding it gives back every part.
+TEST_CASE("voiding a dispense split over two lots gives all of it back", "[e2e][stock]") {
   StationFixture st;
   auto& cli = st.cli;
   const std::string Y = vn_day(-1);
@@ -74,10 +68,9 @@ TEST_CASE("voiding a dispense split over two lots gives all of it back", "[e2e][
   CHECK(shown.at("next_refills").empty());
 }
 
-// Stock checks ignore --at: a dispense dated before the only receipt of the
-// item is accepted, so the stock history has the station handing out medicine
-// it did not have yet (here 5 tablets the day before they arrived).
-TEST_CASE("a dispense dated before the stock arrived is refused", "[e2e][stock][!mayfail]") {
+// Stock checks take --at into account: medicine cannot be handed out the day
+// before it arrived.
+TEST_CASE("a dispense dated before the stock arrived is refused", "[e2e][stock]") {
   StationFixture st;
   auto& cli = st.cli;
   const std::string Y = vn_day(-1), B = vn_day(-2);
