@@ -15,6 +15,17 @@ FieldDecision decide_field(const std::optional<Version>& stored, const std::opti
   Order o = compare(incoming, *stored);
   if (o == Order::kSame) return {Outcome::kSame, false};
   const bool values_differ = stored_value != incoming_value;
+  // Two creations of the same record, neither writer having seen the other
+  // (a station registered at the centre and made offline with `init`): a field
+  // one of them left blank is filled by the other, whichever is newer, and that
+  // is no conflict. Deterministic on every node: (non-blank, hlc, origin) is a
+  // total order.
+  if (!stored_base && !incoming_base && values_differ) {
+    auto blank = [](const std::string& v) { return v == "\"\"" || v == "null"; };
+    if (blank(stored_value) != blank(incoming_value)) {
+      return {blank(incoming_value) ? Outcome::kKeep : Outcome::kTake, false};
+    }
+  }
   if (o == Order::kNewer) {
     // The incoming writer had seen what is stored: an ordinary edit.
     bool sequential = incoming_base && *incoming_base == *stored;

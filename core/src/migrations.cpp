@@ -173,6 +173,19 @@ CREATE INDEX stock_movements_group ON stock_movements(group_id) WHERE group_id I
 )sql");
 }
 
+// 6: changes of this node that a peer refused (quarantined there), as the peer
+// reported them back in its push acknowledgement, so staff see what did not
+// reach the centre and why.
+void v6_peer_refusals(db::WriteTxn& txn) {
+  txn.db().exec(R"sql(
+CREATE TABLE peer_refusals (
+  peer_id TEXT NOT NULL, origin TEXT NOT NULL, origin_seq INTEGER NOT NULL,
+  seq INTEGER NOT NULL, kind TEXT NOT NULL, record_id TEXT NOT NULL, reason TEXT NOT NULL,
+  reported_at TEXT NOT NULL,
+  PRIMARY KEY (peer_id, origin, origin_seq)) STRICT;
+)sql");
+}
+
 }  // namespace
 
 const std::vector<Migration>& all() {
@@ -182,6 +195,7 @@ const std::vector<Migration>& all() {
       {3, "sync peers and cursors", v3_peers},
       {4, "conflicts, quarantine, devices and enrollment", v4_sync},
       {5, "dispense groups over several lots", v5_dispense_groups},
+      {6, "changes refused by a peer", v6_peer_refusals},
   };
   return kAll;
 }

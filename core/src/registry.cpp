@@ -142,16 +142,32 @@ Result<DeviceInfo> Store::enroll_device(const EnrollmentRequest& req) {
   if (auto st = validate::optional_text("database_id", req.database_id, 100); !st) return std::move(st.error()).in(ctx);
   return impl_->act(ctx, [&](Action& a) -> Result<DeviceInfo> {
     auto q = a.db().prepare(
-        "SELECT coalesce(e.station_id, ''), e.role, e.device_name, e.expires_at_ms, e.used_at, coalesce(s.code, '') "
+        "SELECT coalesce(e.station_id, ''), e.role, e.device_name, e.expires_at_ms, e.used_at, coalesce(s.code, ''), "
+        "e.device_id "
         "FROM enrollment_codes e LEFT JOIN stations s ON s.id = e.station_id WHERE e.code_hash = ?1");
     q.bind(1, req.code_hash);
     if (!q.step()) {
       return Error{ErrorCode::kRefused, "", "code", "is not a valid enrollment code (check it, or ask for a new one)",
                    ""};
     }
-    std::string station_id = q.str(0), role = q.str(1), name = q.str(2), used = q.str(4), code = q.str(5);
+    std::string station_id = q.str(0), role = q.str(1), name = q.str(2), used = q.str(4), code = q.str(5),
+                used_by = q.str(6);
     int64_t expires = q.i64(3);
     q.release();
+    if (!used.empty() && used_by == req.device_id && impl_->now_ms() <= expires) {
+      // The same device again with the code it redeemed: its answer was lost
+      // on the way back. Enrollment is retried safely: the device gets a new
+      // token (the one sent before never arrived) and stays the same device.
+      auto prev = device(req.device_id);
+      if (prev && !prev->revoked()) {
+        a.db()
+            .prepare("UPDATE devices SET token_hash = ?1 WHERE id = ?2")
+            .bind(1, req.token_hash)
+            .bind(2, req.device_id)
+            .run();
+        return *device(req.device_id);
+      }
+    }
     if (!used.empty()) {
       return Error{ErrorCode::kRefused, "", "code", "was already used at " + used.substr(0, 16) + "; ask for a new one",
                    ""};

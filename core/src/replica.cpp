@@ -532,16 +532,13 @@ Result<ApplyOutcome> Store::apply_changes(const std::vector<Change>& batch, cons
           continue;
         }
       }
+      // Held in quarantine before? It is judged again: a change refused from a
+      // sender outside its scope is taken when its own station sends it.
+      bool held_before = false;
       {
-        auto q = a.db().prepare("SELECT reason FROM quarantine WHERE origin = ?1 AND origin_seq = ?2");
+        auto q = a.db().prepare("SELECT 1 FROM quarantine WHERE origin = ?1 AND origin_seq = ?2 AND status = 'held'");
         q.bind(1, c.origin).bind(2, c.origin_seq);
-        if (q.step()) {
-          r.status = ApplyStatus::kQuarantined;
-          r.reason = q.str(0);
-          ++out.quarantined;
-          out.results.push_back(r);
-          continue;
-        }
+        held_before = q.step();
       }
       std::string reason;
       json payload = json::parse(c.payload, nullptr, false);
@@ -575,7 +572,11 @@ Result<ApplyOutcome> Store::apply_changes(const std::vector<Change>& batch, cons
           reason = std::string("cannot be stored: ") + e.what();
         }
       }
-      if (!reason.empty()) {
+      if (!reason.empty() && held_before) {
+        r.status = ApplyStatus::kQuarantined;
+        r.reason = reason;
+        ++out.quarantined;
+      } else if (!reason.empty()) {
         a.db()
             .prepare(
                 "INSERT INTO quarantine(received_at, from_peer, origin, origin_seq, hlc, station_id, kind, record_id, "
@@ -599,6 +600,17 @@ Result<ApplyOutcome> Store::apply_changes(const std::vector<Change>& batch, cons
       } else {
         a.append_remote(c, ctx.from_peer);
         ++out.applied;
+        if (held_before) {
+          a.db()
+              .prepare(
+                  "UPDATE quarantine SET status = 'applied', decided_at = ?1, decision = ?2 "
+                  "WHERE origin = ?3 AND origin_seq = ?4 AND status = 'held'")
+              .bind(1, impl_->local_now())
+              .bind(2, "arrived again from " + ctx.from_peer + " and was applied")
+              .bind(3, c.origin)
+              .bind(4, c.origin_seq)
+              .run();
+        }
       }
       out.results.push_back(r);
     }
@@ -669,6 +681,14 @@ LogPage Store::changes_to_push(const std::string& peer_id, int64_t limit, int64_
   return page;
 }
 
+int64_t Store::count_to_push(const std::string& peer_id) {
+  int64_t after = 0;
+  if (auto p = peer(peer_id)) after = p->push_cursor;
+  auto q = impl_->db->prepare("SELECT count(*) FROM changes WHERE seq > ?1 AND coalesce(from_peer, '') != ?2");
+  q.bind(1, after).bind(2, peer_id);
+  return q.step() ? q.i64(0) : 0;
+}
+
 int64_t Store::last_seq() {
   auto q = impl_->db->prepare("SELECT coalesce(max(seq), 0) FROM changes");
   return q.step() ? q.i64(0) : 0;
@@ -705,15 +725,55 @@ Status Store::save_peer(const PeerState& p) {
   return {};
 }
 
-Status Store::set_push_cursor(const std::string& peer_id, int64_t seq) {
+Status Store::set_push_cursor(const std::string& peer_id, int64_t seq) { return acknowledge_push(peer_id, seq, {}); }
+
+Status Store::acknowledge_push(const std::string& peer_id, int64_t acked_through,
+                               const std::vector<ApplyResult>& refused) {
   auto r = impl_->act("sync", [&](Action& a) -> Result<bool> {
     a.db()
         .prepare(
             "INSERT INTO peers(id, push_cursor) VALUES (?1, ?2) ON CONFLICT(id) DO UPDATE SET "
             "push_cursor = max(push_cursor, excluded.push_cursor)")
         .bind(1, peer_id)
-        .bind(2, seq)
+        .bind(2, acked_through)
         .run();
+    const std::string now = impl_->local_now();
+    for (const auto& x : refused) {
+      a.db()
+          .prepare(
+              "INSERT INTO peer_refusals(peer_id, origin, origin_seq, seq, kind, record_id, reason, reported_at) "
+              "SELECT ?1, ?2, ?3, ?4, coalesce(c.kind, ''), coalesce(c.record_id, ''), ?5, ?6 "
+              "FROM (SELECT 1) LEFT JOIN changes c ON c.origin = ?2 AND c.origin_seq = ?3 WHERE 1 "
+              "ON CONFLICT(peer_id, origin, origin_seq) DO UPDATE SET reason = excluded.reason, "
+              "reported_at = excluded.reported_at")
+          .bind(1, peer_id)
+          .bind(2, x.origin)
+          .bind(3, x.origin_seq)
+          .bind(4, x.seq)
+          .bind(5, x.reason)
+          .bind(6, now)
+          .run();
+    }
+    return true;
+  });
+  if (!r) return r.error();
+  return {};
+}
+
+std::vector<PeerRefusal> Store::peer_refusals() {
+  std::vector<PeerRefusal> out;
+  auto q = impl_->db->prepare(
+      "SELECT peer_id, origin, origin_seq, seq, kind, record_id, reason, reported_at FROM peer_refusals "
+      "ORDER BY reported_at, seq");
+  while (q.step()) {
+    out.push_back(PeerRefusal{q.str(0), q.str(1), q.i64(2), q.i64(3), q.str(4), q.str(5), q.str(6), q.str(7)});
+  }
+  return out;
+}
+
+Status Store::reset_peer_cursors(const std::string& peer_id) {
+  auto r = impl_->act("sync", [&](Action& a) -> Result<bool> {
+    a.db().prepare("UPDATE peers SET push_cursor = 0, pull_cursor = 0 WHERE id = ?1").bind(1, peer_id).run();
     return true;
   });
   if (!r) return r.error();

@@ -252,6 +252,8 @@ bool Store::initialized() { return !impl_->meta("device_id").empty(); }
 
 Result<Identity> Store::identity() { return impl_->require_identity(); }
 
+std::string Store::database_id() { return impl_->meta("database_id"); }
+
 std::string Store::local_now() { return impl_->local_now(); }
 
 Result<Identity> Store::init_station(const std::string& code, const std::string& name, const std::string& device_name,

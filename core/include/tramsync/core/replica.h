@@ -75,6 +75,15 @@ struct PeerState {
   std::string settings;       // JSON: token, pin or CA file, last server clock skew ...
 };
 
+// A change of this node's log that a peer would not take (it holds it in its
+// quarantine), with the peer's reason.
+struct PeerRefusal {
+  std::string peer_id, origin;
+  int64_t origin_seq = 0;
+  int64_t seq = 0;  // the position in this node's log
+  std::string kind, record_id, reason, reported_at;
+};
+
 struct QuarantinedChange {
   int64_t id = 0;
   std::string received_at, from_peer, origin, station_id, kind, record_id, payload, reason, status;

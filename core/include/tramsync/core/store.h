@@ -68,6 +68,8 @@ class Store {
   Result<Identity> init_station(const std::string& code, const std::string& name, const std::string& device_name,
                                 const std::string& district = "", const std::string& province = "");
   Result<Identity> identity();
+  // The random id of this file, made when the file was created (initialised or not).
+  std::string database_id();
   // Makes a new file a device's of an existing station (or, with an empty
   // station, a reviewer's), as enrollment with a server does: the identity only.
   // The station's record itself arrives with the first pull.
@@ -151,10 +153,22 @@ class Store {
                            const std::string& exclude_origin);
   // Local log after the peer's push cursor, except changes that came from it.
   LogPage changes_to_push(const std::string& peer_id, int64_t limit, int64_t max_bytes);
+  // How many changes changes_to_push would still send to the peer.
+  int64_t count_to_push(const std::string& peer_id);
   std::optional<PeerState> peer(const std::string& id);
   std::vector<PeerState> peers();
   Status save_peer(const PeerState& p);  // url and settings; cursors are kept
   Status set_push_cursor(const std::string& peer_id, int64_t seq);
+  // A peer's acknowledgement of a push, in one transaction: the push cursor
+  // moves to `acked_through` (never back) and the changes it refused are kept
+  // with its reasons (`refused`: the peer's results with status kQuarantined;
+  // seq is this node's log position).
+  Status acknowledge_push(const std::string& peer_id, int64_t acked_through, const std::vector<ApplyResult>& refused);
+  std::vector<PeerRefusal> peer_refusals();
+  // Forgets how far this node and the peer got (both cursors back to 0), for a
+  // peer that is not the one it was (a new server file): the next sync sends
+  // and asks for everything again; duplicates are recognised on both sides.
+  Status reset_peer_cursors(const std::string& peer_id);
   Status mark_synced(const std::string& peer_id);
   int64_t last_seq();
   std::vector<QuarantinedChange> quarantined(bool held_only = true);
@@ -174,7 +188,9 @@ class Store {
                              const std::string& device_name, int64_t expires_at_ms);
   // Redeems a code: refuses an unknown, used or expired code, a station that does
   // not match the file's, or a device id already registered; otherwise registers
-  // the device, all in one transaction.
+  // the device, all in one transaction. The device that redeemed a code may
+  // present it again until it expires (its answer was lost): it keeps its
+  // registration and gets the new token.
   Result<DeviceInfo> enroll_device(const EnrollmentRequest& req);
   std::optional<DeviceInfo> device_by_token_hash(const std::string& token_hash);
   std::optional<DeviceInfo> device(const std::string& id);

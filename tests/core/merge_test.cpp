@@ -1,0 +1,57 @@
+// Merge decisions for one entity field (core/merge.h): who wins, and when the
+// loser is a conflict someone must look at.
+#include <catch2/catch.hpp>
+
+#include "tramsync/core/merge.h"
+
+using namespace tramsync::merge;
+
+namespace {
+const Version v1{100, "aaaa"}, v2{200, "bbbb"}, v3{300, "cccc"};
+}
+
+TEST_CASE("an edit made after seeing the stored value wins without a conflict", "[merge]") {
+  auto d = decide_field(v1, std::nullopt, "\"old\"", v2, v1, "\"new\"");
+  CHECK(d.outcome == Outcome::kTake);
+  CHECK_FALSE(d.conflict);
+}
+
+TEST_CASE("concurrent edits: the greater (hlc, origin) wins on every node and the loser is a conflict", "[merge]") {
+  // Node 1 holds v2 and receives v3; node 2 holds v3 and receives v2. Both based on v1.
+  auto at1 = decide_field(v2, v1, "\"two\"", v3, v1, "\"three\"");
+  auto at2 = decide_field(v3, v1, "\"three\"", v2, v1, "\"two\"");
+  CHECK(at1.outcome == Outcome::kTake);
+  CHECK(at2.outcome == Outcome::kKeep);
+  CHECK(at1.conflict);
+  CHECK(at2.conflict);
+  // The same hlc on two devices: the origin breaks the tie the same way everywhere.
+  const Version x{500, "aaaa"}, y{500, "bbbb"};
+  CHECK(decide_field(x, v1, "\"x\"", y, v1, "\"y\"").outcome == Outcome::kTake);
+  CHECK(decide_field(y, v1, "\"y\"", x, v1, "\"x\"").outcome == Outcome::kKeep);
+}
+
+TEST_CASE("an older write the stored one had seen is no conflict; the same write twice is recognised", "[merge]") {
+  auto d = decide_field(v2, v1, "\"new\"", v1, std::nullopt, "\"old\"");
+  CHECK(d.outcome == Outcome::kKeep);
+  CHECK_FALSE(d.conflict);
+  CHECK(decide_field(v2, v1, "\"new\"", v2, v1, "\"new\"").outcome == Outcome::kSame);
+}
+
+TEST_CASE("two creations of one record: a blank field is filled by the other, whichever is newer", "[merge]") {
+  // The centre registered the station with its district (v1); the station was
+  // made offline later (v2) without one. Both orders of arrival end the same.
+  auto at_centre = decide_field(v1, std::nullopt, "\"Sìn Hồ\"", v2, std::nullopt, "\"\"");
+  auto at_station = decide_field(v2, std::nullopt, "\"\"", v1, std::nullopt, "\"Sìn Hồ\"");
+  CHECK(at_centre.outcome == Outcome::kKeep);
+  CHECK(at_station.outcome == Outcome::kTake);
+  CHECK_FALSE(at_centre.conflict);
+  CHECK_FALSE(at_station.conflict);
+  // Two different non-blank values are still a conflict.
+  auto both = decide_field(v1, std::nullopt, "\"Trạm A\"", v2, std::nullopt, "\"Trạm B\"");
+  CHECK(both.outcome == Outcome::kTake);
+  CHECK(both.conflict);
+  // A deliberate clearing after seeing the value is an ordinary edit.
+  auto cleared = decide_field(v1, std::nullopt, "\"0912\"", v2, v1, "\"\"");
+  CHECK(cleared.outcome == Outcome::kTake);
+  CHECK_FALSE(cleared.conflict);
+}
