@@ -56,5 +56,6 @@ void setup_stock(CLI::App& app, Context& ctx);
 void setup_waste(CLI::App& app, Context& ctx);
 void setup_report(CLI::App& app, Context& ctx);
 void setup_changes(CLI::App& app, Context& ctx);
+void setup_sync(CLI::App& app, Context& ctx);  // enroll, sync
 
 }  // namespace tramsync::cli

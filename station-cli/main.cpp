@@ -84,6 +84,7 @@ int main(int argc, char** argv) {
   setup_waste(app, ctx);
   setup_report(app, ctx);
   setup_changes(app, ctx);
+  setup_sync(app, ctx);
 
   try {
     app.parse(argc, argv);

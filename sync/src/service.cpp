@@ -1,10 +1,10 @@
 #include "tramsync/sync/service.h"
 
-#include <httplib.h>
-
+#include <algorithm>
 #include <chrono>
 #include <cstdio>
 #include <map>
+#include <optional>
 
 #include "tramsync/core/time.h"
 #include "tramsync/sync/auth.h"
@@ -22,9 +22,7 @@ Result<Caller> TokenAuthorizer::authorize(Store& store, const std::string& beare
   const std::string hash = auth::sha256_hex(bearer_token);
   auto d = store.device_by_token_hash(hash);
   // The lookup is by hash; the comparison that decides is constant-time.
-  if (!d) return Error::not_found("token", "");
-  auto stored = store.device(d->id);
-  if (!stored) return Error::not_found("token", "");
+  if (!d || !auth::constant_time_equal(d->token_hash, hash)) return Error::not_found("token", "");
   if (d->revoked()) {
     return Error{ErrorCode::kRefused, "", "device",
                  "was revoked at " + d->revoked_at.substr(0, 16) + "; it can no longer sync (enroll it again if found)",
@@ -86,7 +84,7 @@ SyncService::~SyncService() = default;
 
 // --- the handlers ----------------------------------------------------------------
 
-struct Handlers {
+struct SyncService::Handlers {
   SyncService& svc;
 
   struct Ctx {
@@ -101,18 +99,18 @@ struct Handlers {
   std::string new_request_id() {
     char buf[17];
     std::snprintf(buf, sizeof buf, "%016llx",
-                  static_cast<unsigned long long>(svc.request_counter_.fetch_add(1) * 0x9E3779B97F4A7C15ULL));
+                  static_cast<unsigned long long>((svc.request_counter_.fetch_add(1) + 1) * 0x9E3779B97F4A7C15ULL));
     return buf;
   }
 
-  void reply(httplib::Response& res, Ctx& ctx, int status, const json& body) {
+  static void reply(Response& res, Ctx& ctx, int status, const json& body) {
     res.status = status;
-    std::string text = body.dump(-1, ' ', false, json::error_handler_t::replace);
-    ctx.log.bytes_out = static_cast<int64_t>(text.size());
-    res.set_content(text, "application/json");
+    res.body = body.dump(-1, ' ', false, json::error_handler_t::replace);
+    res.headers["Content-Type"] = "application/json";
+    ctx.log.bytes_out = static_cast<int64_t>(res.body.size());
   }
 
-  void fail(httplib::Response& res, Ctx& ctx, int status, const std::string& code, const std::string& message) {
+  void fail(Response& res, Ctx& ctx, int status, const std::string& code, const std::string& message) {
     ctx.log.error = code;
     ++svc.metrics_.errors;
     reply(res, ctx, status, {{"error", message}, {"code", code}, {"request_id", ctx.log.request_id}});
@@ -129,24 +127,18 @@ struct Handlers {
     return 500;
   }
 
-  void finish(Ctx& ctx, const httplib::Request& req, const httplib::Response& res) {
-    ++svc.metrics_.requests;
-    ctx.log.status = res.status;
-    ctx.log.remote = req.remote_addr;
-    ctx.log.bytes_in = static_cast<int64_t>(req.body.size());
-    ctx.log.ms = std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - ctx.start).count();
-    if (svc.options_.on_request) svc.options_.on_request(ctx.log);
-  }
-
   // Runs a handler body, turning anything unexpected into a JSON 500 with the
   // request id (the cause goes to the log, not to the caller).
   template <typename F>
-  void guarded(const char* endpoint, const httplib::Request& req, httplib::Response& res, F&& body) {
+  Response guarded(const char* endpoint, const Request& req, F&& body) {
+    Response res;
     Ctx ctx;
     ctx.log.endpoint = endpoint;
     ctx.log.request_id = new_request_id();
+    ctx.log.remote = req.remote;
+    ctx.log.bytes_in = static_cast<int64_t>(req.body.size());
     try {
-      body(ctx);
+      body(res, ctx);
     } catch (const std::exception& e) {
       ctx.log.error = std::string("internal: ") + e.what();
       ++svc.metrics_.errors;
@@ -154,15 +146,19 @@ struct Handlers {
                             {"code", "internal"},
                             {"request_id", ctx.log.request_id}});
     }
-    finish(ctx, req, res);
+    ++svc.metrics_.requests;
+    ctx.log.status = res.status;
+    ctx.log.ms = std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - ctx.start).count();
+    if (svc.options_.on_request) svc.options_.on_request(ctx.log);
+    return res;
   }
 
   // Parses a JSON request body with its protocol version; replies and returns
   // nullopt when it is not acceptable.
-  std::optional<json> body_json(const httplib::Request& req, httplib::Response& res, Ctx& ctx) {
+  std::optional<json> body_json(const Request& req, Response& res, Ctx& ctx) {
     json doc = json::parse(req.body, nullptr, /*allow_exceptions=*/false);
     if (doc.is_discarded() || !doc.is_object()) {
-      fail(res, ctx, 400, "bad_request", "body must be a JSON object");
+      fail(res, ctx, 400, "bad_request", "body: must be a JSON object");
       return std::nullopt;
     }
     if (auto st = wire::check_protocol(doc); !st) {
@@ -173,8 +169,8 @@ struct Handlers {
     return doc;
   }
 
-  bool header_protocol_ok(const httplib::Request& req, httplib::Response& res, Ctx& ctx) {
-    std::string v = req.get_header_value(protocol::kProtocolHeader);
+  bool header_protocol_ok(const Request& req, Response& res, Ctx& ctx) {
+    std::string v = req.header(protocol::kProtocolHeader);
     if (v.empty() || v == std::to_string(protocol::kVersion)) return true;
     fail(res, ctx, 400, "unsupported_protocol",
          "protocol version " + v.substr(0, 20) + " is not supported; this server speaks protocol " +
@@ -182,8 +178,8 @@ struct Handlers {
     return false;
   }
 
-  std::optional<Caller> authenticate(const httplib::Request& req, httplib::Response& res, Ctx& ctx, Store& store) {
-    std::string h = req.get_header_value("Authorization");
+  std::optional<Caller> authenticate(const Request& req, Response& res, Ctx& ctx, Store& store) {
+    std::string h = req.header("Authorization");
     const std::string prefix = "Bearer ";
     if (h.compare(0, prefix.size(), prefix) != 0) {
       fail(res, ctx, 401, "unauthorized", "missing bearer token: enroll this device first");
@@ -192,7 +188,7 @@ struct Handlers {
     auto c = svc.authorizer_->authorize(store, h.substr(prefix.size()));
     if (!c) {
       if (c.error().code == ErrorCode::kRefused) {
-        fail(res, ctx, 401, "revoked", "this device was revoked: " + c.error().rule);
+        fail(res, ctx, 401, "revoked", "this device " + c.error().rule);
       } else {
         fail(res, ctx, 401, "unauthorized", "unknown token: this device is not enrolled here");
       }
@@ -203,8 +199,8 @@ struct Handlers {
     return c.value();
   }
 
-  int64_t client_skew(const httplib::Request& req) {
-    std::string t = req.get_header_value(protocol::kClientTimeHeader);
+  int64_t client_skew(const Request& req) {
+    std::string t = req.header(protocol::kClientTimeHeader);
     if (t.empty() || t.size() > 18 || t.find_first_not_of("0123456789") != std::string::npos) return 0;
     return std::stoll(t) - now_ms();
   }
@@ -226,15 +222,24 @@ struct Handlers {
     return false;
   }
 
-  void enroll(const httplib::Request& req, httplib::Response& res) {
-    guarded("enroll", req, res, [&](Ctx& ctx) {
-      if (rate_limited(req.remote_addr)) {
-        res.set_header("Retry-After", "60");
+  // What every answer says about this node, so a client notices a server
+  // replaced or restored from a backup (its database id changes).
+  json node_fields(Store& store) {
+    auto id = store.identity();
+    return {{"node_id", id ? id->device_id : ""}, {"database_id", id ? id->database_id : ""}};
+  }
+
+  Response enroll(const Request& req) {
+    return guarded("enroll", req, [&](Response& res, Ctx& ctx) {
+      if (rate_limited(req.remote)) {
+        res.headers["Retry-After"] = "60";
         return fail(res, ctx, 429, "rate_limited", "too many enrollment attempts; wait a minute");
       }
       auto doc = body_json(req, res, ctx);
       if (!doc) return;
-      auto str = [&](const char* k) { return doc->contains(k) && (*doc)[k].is_string() ? (*doc)[k].get<std::string>() : ""; };
+      auto str = [&](const char* k) {
+        return doc->contains(k) && (*doc)[k].is_string() ? (*doc)[k].get<std::string>() : std::string();
+      };
       const std::string code = auth::normalize_enrollment_code(str("code"));
       if (code.empty()) return fail(res, ctx, 400, "bad_request", "code: must be the enrollment code from the centre");
       auto lease = svc.lease();
@@ -257,19 +262,20 @@ struct Handlers {
         station = {{"id", s->id}, {"code", s->code}, {"name", s->name}, {"district", s->district},
                    {"province", s->province}};
       }
-      reply(res, ctx, 200,
-            {{"protocol", protocol::kVersion},
-             {"device_id", d->id},
-             {"token", token},
-             {"role", d->role},
-             {"station", station},
-             {"server", {{"node_id", id ? id->device_id : ""}, {"name", id ? id->station_name : ""}}},
-             {"server_time_ms", now_ms()}});
+      json body = {{"protocol", protocol::kVersion},
+                   {"device_id", d->id},
+                   {"token", token},
+                   {"role", d->role},
+                   {"station", station},
+                   {"server", {{"name", id ? id->station_name : ""}}},
+                   {"server_time_ms", now_ms()}};
+      body.update(node_fields(store));
+      reply(res, ctx, 200, body);
     });
   }
 
-  void push(const httplib::Request& req, httplib::Response& res) {
-    guarded("push", req, res, [&](Ctx& ctx) {
+  Response push(const Request& req) {
+    return guarded("push", req, [&](Response& res, Ctx& ctx) {
       auto lease = svc.lease();
       if (!lease) return fail(res, ctx, 503, "unavailable", lease.error().message());
       Store& store = **lease;
@@ -282,7 +288,8 @@ struct Handlers {
       if (!changes) return fail(res, ctx, 400, "bad_request", changes.error().message());
       if (static_cast<int64_t>(changes->size()) > protocol::kMaxChangesPerPush) {
         return fail(res, ctx, 413, "too_large",
-                    "a push may carry at most " + std::to_string(protocol::kMaxChangesPerPush) + " changes");
+                    "changes: a push may carry at most " + std::to_string(protocol::kMaxChangesPerPush) +
+                        " changes, got " + std::to_string(changes->size()));
       }
       ctx.log.changes = static_cast<int64_t>(changes->size());
       ApplyContext ac{caller->device.id, caller->write, caller->may_write_catalogue};
@@ -305,30 +312,31 @@ struct Handlers {
                            {"status", to_string(r.status)},
                            {"reason", r.reason}});
       }
-      reply(res, ctx, 200,
-            {{"protocol", protocol::kVersion},
-             {"acked_through", out->acked_through},
-             {"applied", out->applied},
-             {"duplicates", out->duplicates},
-             {"quarantined", out->quarantined},
-             {"conflicts", out->conflicts},
-             {"results", results},
-             {"server_time_ms", now_ms()}});
+      json body = {{"protocol", protocol::kVersion},
+                   {"acked_through", out->acked_through},
+                   {"applied", out->applied},
+                   {"duplicates", out->duplicates},
+                   {"quarantined", out->quarantined},
+                   {"conflicts", out->conflicts},
+                   {"results", results},
+                   {"server_time_ms", now_ms()}};
+      body.update(node_fields(store));
+      reply(res, ctx, 200, body);
     });
   }
 
-  static std::optional<int64_t> int_param(const httplib::Request& req, const char* name, int64_t def, int64_t lo,
-                                          int64_t hi) {
-    if (!req.has_param(name)) return def;
-    std::string v = req.get_param_value(name);
+  static std::optional<int64_t> int_param(const Request& req, const char* name, int64_t def, int64_t lo, int64_t hi) {
+    auto it = req.params.find(name);
+    if (it == req.params.end()) return def;
+    const std::string& v = it->second;
     if (v.empty() || v.size() > 18 || v.find_first_not_of("0123456789") != std::string::npos) return std::nullopt;
     int64_t n = std::stoll(v);
     if (n < lo || n > hi) return std::nullopt;
     return n;
   }
 
-  void pull(const httplib::Request& req, httplib::Response& res) {
-    guarded("pull", req, res, [&](Ctx& ctx) {
+  Response pull(const Request& req) {
+    return guarded("pull", req, [&](Response& res, Ctx& ctx) {
       if (!header_protocol_ok(req, res, ctx)) return;
       auto after = int_param(req, "after", 0, 0, int64_t{1} << 62);
       auto limit = int_param(req, "limit", protocol::kDefaultPullLimit, 1, protocol::kMaxPullLimit);
@@ -350,28 +358,30 @@ struct Handlers {
       LogPage page = store.changes_for_peer(*after, *limit, *max_bytes, caller->read, caller->device.id);
       ctx.log.changes = static_cast<int64_t>(page.changes.size());
       svc.metrics_.pulled += ctx.log.changes;
+      // A pull that reaches the end of the log completes a sync (push comes first).
       (void)store.note_device_seen(caller->device.id, client_skew(req), !page.more);
-      reply(res, ctx, 200,
-            {{"protocol", protocol::kVersion},
-             {"changes", wire::changes_to_json(page.changes)},
-             {"next", page.next},
-             {"more", page.more},
-             {"server_time_ms", now_ms()}});
+      json body = {{"protocol", protocol::kVersion},
+                   {"changes", wire::changes_to_json(page.changes)},
+                   {"next", page.next},
+                   {"more", page.more},
+                   {"server_time_ms", now_ms()}};
+      body.update(node_fields(store));
+      reply(res, ctx, 200, body);
     });
   }
 
-  void status(const httplib::Request& req, httplib::Response& res) {
-    guarded("status", req, res, [&](Ctx& ctx) {
+  Response status(const Request& req) {
+    return guarded("status", req, [&](Response& res, Ctx& ctx) {
       auto lease = svc.lease();
       if (!lease) return fail(res, ctx, 503, "unavailable", lease.error().message());
       Store& store = **lease;
       auto id = store.identity();
       json body = {{"protocol", protocol::kVersion},
                    {"protocol_versions", {protocol::kVersion}},
-                   {"node_id", id ? id->device_id : ""},
                    {"name", id ? id->station_name : ""},
                    {"server_time_ms", now_ms()}};
-      if (req.has_header("Authorization")) {
+      body.update(node_fields(store));
+      if (!req.header("Authorization").empty()) {
         auto caller = authenticate(req, res, ctx, store);
         if (!caller) return;
         int64_t skew = client_skew(req);
@@ -384,14 +394,41 @@ struct Handlers {
       reply(res, ctx, 200, body);
     });
   }
+
+  Response refuse(const Request& req, int status, const std::string& message) {
+    const char* code = status == 405   ? "method_not_allowed"
+                       : status == 404 ? "not_found"
+                       : status == 413 ? "too_large"
+                                       : "bad_request";
+    return guarded("other", req, [&](Response& res, Ctx& ctx) { fail(res, ctx, status, code, message); });
+  }
 };
 
-void SyncService::mount(httplib::Server& server) {
-  auto h = std::make_shared<Handlers>(Handlers{*this});
-  server.Post("/v1/enroll", [h](const httplib::Request& q, httplib::Response& r) { h->enroll(q, r); });
-  server.Post("/v1/push", [h](const httplib::Request& q, httplib::Response& r) { h->push(q, r); });
-  server.Get("/v1/pull", [h](const httplib::Request& q, httplib::Response& r) { h->pull(q, r); });
-  server.Get("/v1/status", [h](const httplib::Request& q, httplib::Response& r) { h->status(q, r); });
+Response SyncService::handle(const Request& req) {
+  Handlers h{*this};
+  struct Route {
+    const char* path;
+    const char* method;
+    Response (Handlers::*fn)(const Request&);
+  };
+  static const Route kRoutes[] = {
+      {"/v1/enroll", "POST", &Handlers::enroll},
+      {"/v1/push", "POST", &Handlers::push},
+      {"/v1/pull", "GET", &Handlers::pull},
+      {"/v1/status", "GET", &Handlers::status},
+  };
+  for (const auto& r : kRoutes) {
+    if (req.path != r.path) continue;
+    if (req.method != r.method) {
+      return h.refuse(req, 405, std::string(r.path) + " takes " + r.method + ", not " + req.method.substr(0, 10));
+    }
+    return (h.*r.fn)(req);
+  }
+  return h.refuse(req, 404, "no such endpoint: " + req.path.substr(0, 100));
+}
+
+Response SyncService::reject(const Request& req, int status, const std::string& message) {
+  return Handlers{*this}.refuse(req, status, message);
 }
 
 std::string SyncService::metrics_text() {

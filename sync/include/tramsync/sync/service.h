@@ -1,10 +1,14 @@
 // The sync endpoints (/v1/enroll, /v1/push, /v1/pull, /v1/status) over a node's
-// store, mountable on any cpp-httplib server: the central server mounts them,
-// and later a station hub. docs/protocol.md describes what they accept and say.
+// store. handle() answers one Request with a Response and knows nothing of
+// sockets, so the same code serves the central server, a station hub and an
+// in-memory transport; mount() puts it on any cpp-httplib server.
+// docs/protocol.md describes what the endpoints accept and answer.
 //
-// Thread-safety: a SyncService may be used by all of the HTTP server's worker
-// threads at once. Each request borrows its own Store (one SQLite connection
-// per thread, never shared) from a pool; SQLite serialises the writes.
+// Thread-safety: a SyncService may be used by many threads at once (all of an
+// HTTP server's workers). Each request borrows its own Store (one SQLite
+// connection per thread, never shared) from a pool; SQLite serialises writes.
+// Handlers never throw: anything unexpected becomes a JSON 500 with a request
+// id, and the cause goes to the request log.
 #pragma once
 
 #include <atomic>
@@ -18,6 +22,7 @@
 #include "tramsync/core/replica.h"
 #include "tramsync/core/status.h"
 #include "tramsync/core/store.h"
+#include "tramsync/sync/message.h"
 
 namespace httplib {
 class Server;
@@ -30,7 +35,7 @@ struct Caller {
   DeviceInfo device;
   Scope read = Scope::station("");
   Scope write = Scope::station("");
-  bool may_write = true;            // reviewers read only
+  bool may_write = true;  // reviewers read only
   bool may_write_catalogue = false;
 };
 
@@ -61,8 +66,8 @@ struct RequestLog {
 
 struct ServiceOptions {
   std::string db_path;
-  StoreOptions store_options;        // clock for tests
-  int enroll_attempts_per_minute = 10;  // per remote address, against brute force
+  StoreOptions store_options;           // clock for tests
+  int enroll_attempts_per_minute = 10;  // per remote address, against guessing codes
   std::function<void(const RequestLog&)> on_request;
 };
 
@@ -78,7 +83,21 @@ class SyncService {
   SyncService(const SyncService&) = delete;
   SyncService& operator=(const SyncService&) = delete;
 
+  // Answers one request to /v1/enroll, /v1/push, /v1/pull or /v1/status (404
+  // JSON for other paths, 405 for a wrong method). `req.body` is the plain
+  // (decompressed) body.
+  Response handle(const Request& req);
+
+  // Answers `req` with a JSON error (status, code derived from it, message),
+  // logged and counted like any request. For transports that refuse a request
+  // before handle() sees it (a body over the limit, a corrupt gzip stream).
+  Response reject(const Request& req, int status, const std::string& message);
+
+  // Routes the four endpoints of `server` to handle(). Request bodies are read
+  // through a bounded reader: more than protocol::kMaxRequestBytes after
+  // decompression is refused with 413 without being held in memory.
   void mount(httplib::Server& server);
+
   // Prometheus text: request and change counters, per-station last sync.
   std::string metrics_text();
   const Metrics& metrics() const { return metrics_; }
@@ -89,15 +108,14 @@ class SyncService {
 
  private:
   struct Pool;
+  struct Handlers;
   ServiceOptions options_;
   std::shared_ptr<Authorizer> authorizer_;
   std::unique_ptr<Pool> pool_;
   Metrics metrics_;
   std::mutex rate_mu_;
-  std::vector<std::pair<std::string, std::vector<int64_t>>> enroll_attempts_;
+  std::vector<std::pair<std::string, std::vector<int64_t>>> enroll_attempts_;  // GUARDED_BY(rate_mu_)
   std::atomic<uint64_t> request_counter_{0};
-
-  friend struct Handlers;
 };
 
 class SyncService::Lease {

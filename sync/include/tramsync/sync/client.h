@@ -1,0 +1,112 @@
+// The sync client: enrollment with a server, then push and pull until both
+// directions are empty. docs/protocol.md describes the exchange.
+//
+// Guarantees, whatever the link does:
+//   - push: local changes go in log order, in batches bounded by count and
+//     bytes; the push cursor moves only when the server acknowledged a batch,
+//     together (one transaction) with the changes it reported quarantined;
+//   - pull: each page is stored with its new cursor in one transaction, so a
+//     crash or a dropped link between receiving and storing loses nothing and
+//     the next sync asks again from where the file is;
+//   - every request is safe to repeat (the server recognises duplicates), so a
+//     dropped link is retried with exponential backoff, and a sync that gives
+//     up resumes where it stopped.
+#pragma once
+
+#include <cstdint>
+#include <functional>
+#include <string>
+#include <vector>
+
+#include "tramsync/core/clock.h"
+#include "tramsync/core/replica.h"
+#include "tramsync/core/status.h"
+#include "tramsync/core/store.h"
+#include "tramsync/sync/transport.h"
+
+namespace tramsync::sync {
+
+// What a peer of this file is, as saved in its peers row (PeerState::settings).
+struct PeerSettings {
+  std::string token;        // the bearer token the server gave at enrollment
+  std::string pin;          // the server certificate's SHA-256 fingerprint, or
+  std::string ca_file;      // a CA file to verify it against
+  std::string role;         // this device's role there: station, mobile, reviewer
+  std::string database_id;  // the server file's id, to notice a replaced server
+  int64_t clock_skew_ms = 0;  // the server's clock minus this device's, at the last exchange
+  std::string last_error;     // why the last sync with it failed ("" after a success)
+};
+PeerSettings peer_settings(const PeerState& p);
+std::string settings_json(const PeerSettings& s);
+
+struct SyncProgress {
+  enum class Phase { kPush, kPull, kRetry } phase = Phase::kPush;
+  int64_t sent = 0;        // changes acknowledged by the server so far
+  int64_t to_send = 0;     // changes waiting when the sync began (new ones may add)
+  int64_t received = 0;    // changes pulled and stored so far
+  int64_t bytes_sent = 0, bytes_received = 0;
+  int attempt = 0;           // for kRetry: the attempt about to be made
+  int64_t retry_in_ms = 0;   // for kRetry
+  std::string retry_reason;  // for kRetry
+};
+
+struct SyncOptions {
+  int64_t batch_changes = 500;          // changes per push (protocol::kMaxChangesPerBatch)
+  int64_t batch_bytes = 256 * 1024;     // payload bytes per push
+  int64_t pull_limit = 500;             // changes per pull page
+  int64_t pull_bytes = 256 * 1024;      // payload bytes per pull page
+  int max_attempts = 6;                 // per request, on a dropped link or a busy server
+  int64_t backoff_initial_ms = 500;     // doubled after each failed attempt, with jitter
+  int64_t backoff_max_ms = 30'000;
+  std::function<void(int64_t ms)> sleep;               // default: really sleep
+  std::function<void(const SyncProgress&)> on_progress;  // after each batch, and before a retry
+  Clock* clock = nullptr;                                // default: the system clock
+};
+
+struct SyncReport {
+  std::string peer_id;
+  int64_t sent = 0;                 // changes pushed and acknowledged
+  int64_t server_applied = 0, server_duplicates = 0, server_quarantined = 0, server_conflicts = 0;
+  int64_t received = 0;             // changes pulled
+  int64_t applied = 0, duplicates = 0, quarantined = 0, conflicts = 0;  // of those, here
+  int64_t bytes_sent = 0, bytes_received = 0;
+  int64_t requests = 0, retries = 0;
+  int64_t clock_skew_ms = 0;        // the server's clock minus this device's
+  bool clock_warning = false;       // |skew| > protocol::kClockWarnMs
+  bool server_replaced = false;     // the server's file changed: everything was exchanged again
+  std::vector<ApplyResult> refused;  // this device's changes the server quarantined, with reasons
+};
+
+// Push and pull with the peer `peer_id` (saved by enroll()) until both
+// directions are empty. Errors name what happened in words a nurse can act on:
+//   kRefused  the server refused this device (unknown token, revoked, wrong
+//             protocol, a reviewer pushing, the file reuses change numbers the
+//             server has with other content) or the certificate mismatched;
+//   kIo       the link failed max_attempts times: what was acknowledged and
+//             stored stays; the next sync resumes;
+//   kNotFound no such peer: enroll first.
+// Progress already made (acknowledged pushes, stored pages) is kept on error.
+Result<SyncReport> sync_with_peer(Store& store, Transport& transport, const std::string& peer_id,
+                                  const SyncOptions& options = {});
+
+struct EnrollParams {
+  std::string server_url;
+  std::string code;         // the one-time enrollment code the server printed
+  std::string pin, ca_file;  // how to trust the server (saved for later syncs)
+  std::string device_name;  // for a new file; a station file keeps its own
+};
+
+struct EnrollResult {
+  PeerState peer;
+  Identity identity;
+  std::string role;
+  bool new_file = false;  // the file was empty and now belongs to the server's station
+};
+
+// Enrolls the device whose file `store` is with the server: a new (empty) file
+// becomes a device of the station the code was made for; a station file made
+// offline with `init` is accepted only by a code for its own station, and its
+// records sync like any others. Saves the server as a peer with its token.
+Result<EnrollResult> enroll(Store& store, Transport& transport, const EnrollParams& params, Clock* clock = nullptr);
+
+}  // namespace tramsync::sync

@@ -1,0 +1,78 @@
+// SyncService on a cpp-httplib server: turns httplib's request into a
+// sync::Request (reading the body through a bounded reader) and the answer back.
+#include <httplib.h>
+
+#include <strings.h>
+
+#include <string>
+
+#include "tramsync/sync/protocol.h"
+#include "tramsync/sync/service.h"
+
+namespace tramsync::sync {
+
+namespace {
+
+Request from_httplib(const httplib::Request& hreq) {
+  Request req;
+  req.method = hreq.method;
+  req.path = hreq.path;
+  for (const auto& [k, v] : hreq.params) req.params.emplace(k, v);  // the first of repeated names wins
+  for (const auto& [k, v] : hreq.headers) req.headers.emplace(k, v);
+  req.remote = hreq.remote_addr;
+  return req;
+}
+
+void to_httplib(const Response& res, httplib::Response& hres) {
+  hres.status = res.status;
+  std::string type = "application/json";
+  for (const auto& [k, v] : res.headers) {
+    if (strcasecmp(k.c_str(), "Content-Type") == 0) {
+      type = v;
+    } else {
+      hres.set_header(k, v);
+    }
+  }
+  // httplib gzips a JSON body when the client's Accept-Encoding allows it.
+  hres.set_content(res.body, type);
+}
+
+}  // namespace
+
+void SyncService::mount(httplib::Server& server) {
+  // A client may gzip what it sends; httplib inflates it as it arrives, and
+  // this reader stops taking bytes past the limit, so a small body that
+  // inflates to gigabytes is refused without being held.
+  auto with_body = [this](const httplib::Request& hreq, httplib::Response& hres,
+                          const httplib::ContentReader& reader) {
+    Request req = from_httplib(hreq);
+    bool too_large = false;
+    bool ok = reader([&](const char* data, size_t n) {
+      if (req.body.size() + n > static_cast<size_t>(protocol::kMaxRequestBytes)) {
+        too_large = true;
+        return false;
+      }
+      req.body.append(data, n);
+      return true;
+    });
+    if (too_large || !ok) {
+      req.body.clear();
+      to_httplib(reject(req, too_large ? 413 : 400,
+                        too_large ? "body: must be at most " + std::to_string(protocol::kMaxRequestBytes) +
+                                        " bytes after decompression"
+                                  : "body: could not be read (truncated, or a corrupt gzip stream)"),
+                 hres);
+      return;
+    }
+    to_httplib(handle(req), hres);
+  };
+  auto without_body = [this](const httplib::Request& hreq, httplib::Response& hres) {
+    to_httplib(handle(from_httplib(hreq)), hres);
+  };
+  for (const char* path : {"/v1/enroll", "/v1/push", "/v1/pull", "/v1/status"}) {
+    server.Post(path, with_body);
+    server.Get(path, without_body);
+  }
+}
+
+}  // namespace tramsync::sync

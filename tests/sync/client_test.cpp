@@ -1,0 +1,379 @@
+// The sync client against the real handlers, in one process: enrollment, push
+// and pull until quiet, retries over a link that drops requests or answers,
+// refusals in words, scopes, concurrent edits. The same code runs over HTTPS in
+// tests/e2e/sync_test.cpp; here the link is a MemoryTransport so each fault
+// lands exactly where the test puts it.
+#include <sqlite3.h>
+
+#include <catch2/catch.hpp>
+
+#include <memory>
+#include <string>
+
+#include "../core/fixture.h"
+#include "tramsync/sync/auth.h"
+#include "tramsync/sync/client.h"
+#include "tramsync/sync/memory_transport.h"
+#include "tramsync/sync/service.h"
+
+using namespace tramsync;
+using namespace tramsync::test;
+using sync::MemoryTransport;
+
+namespace {
+
+int64_t now_ms() { return SystemClock().now_ms(); }
+
+// A central server: its file, an admin connection and the sync handlers.
+struct Centre {
+  TempDir& dir;
+  std::string path = dir.file("central.db");
+  std::unique_ptr<Store> admin = must(Store::open(path));
+  std::unique_ptr<sync::SyncService> service;
+
+  explicit Centre(TempDir& d) : dir(d) {
+    must(admin->init_central("Trung tâm Y tế huyện"));
+    sync::ServiceOptions o;
+    o.db_path = path;
+    service = std::make_unique<sync::SyncService>(o, std::make_shared<sync::TokenAuthorizer>());
+  }
+
+  std::string station(const std::string& code) {
+    must(admin->add_station(code, "Trạm Y tế " + code, "Sìn Hồ", "Lai Châu"));
+    return new_code(code, kRoleStation);
+  }
+  std::string new_code(const std::string& station_code, const std::string& role) {
+    std::string code = auth::new_enrollment_code();
+    must(admin->add_enrollment_code(auth::sha256_hex(auth::normalize_enrollment_code(code)), station_code, role, "",
+                                    now_ms() + 3600'000));
+    return code;
+  }
+};
+
+// A device: its file, a link to the centre, the peer id after enrollment.
+struct Device {
+  std::unique_ptr<Store> store;
+  std::unique_ptr<MemoryTransport> link;
+  std::string peer;
+  sync::SyncOptions options;
+
+  Device(TempDir& dir, const std::string& name, Centre& c) {
+    store = must(Store::open(dir.file(name + ".db")));
+    link = std::make_unique<MemoryTransport>(*c.service, name);
+    options.sleep = [](int64_t) {};  // retries without waiting
+  }
+  // A station's laptop: a file made offline with `init`, then enrolled with a
+  // code for its station (registered at the centre now).
+  Device(TempDir& dir, const std::string& name, Centre& c, const std::string& station_code, const std::string& title)
+      : Device(dir, name, c) {
+    must(store->init_station(station_code, title, "laptop"));
+    enroll(c.station(station_code));
+  }
+  void enroll(const std::string& code) {
+    auto r = must(sync::enroll(*store, *link, {"mem://centre", code, "", "", "tablet"}));
+    peer = r.peer.id;
+  }
+  sync::SyncReport sync() { return must(sync::sync_with_peer(*store, *link, peer, options)); }
+};
+
+std::string add_patient(Store& s, const std::string& name, const std::string& village = "Bản Mới") {
+  PatientInput p;
+  p.name = name;
+  p.sex = "female";
+  p.birth = "1950";
+  p.village = village;
+  p.categories = {"elderly"};
+  return must(s.add_patient(p));
+}
+
+int64_t count(const std::string& path, const std::string& sql) {
+  sqlite3* db = nullptr;
+  REQUIRE(sqlite3_open_v2(path.c_str(), &db, SQLITE_OPEN_READONLY, nullptr) == SQLITE_OK);
+  sqlite3_stmt* st = nullptr;
+  REQUIRE(sqlite3_prepare_v2(db, sql.c_str(), -1, &st, nullptr) == SQLITE_OK);
+  REQUIRE(sqlite3_step(st) == SQLITE_ROW);
+  int64_t v = sqlite3_column_int64(st, 0);
+  sqlite3_finalize(st);
+  sqlite3_close(db);
+  return v;
+}
+
+}  // namespace
+
+TEST_CASE("a station file made offline enrolls, sends its records and receives the catalogue", "[sync][client]") {
+  TempDir dir;
+  Centre centre(dir);
+  const std::string code = centre.station("TYT-SINHO");
+  ItemInput catalogue{"PARA500", "Paracetamol 500mg", "tablet", "medicine", std::nullopt};
+  must(centre.admin->add_item(catalogue));
+
+  Device a(dir, "station-a", centre);
+  must(a.store->init_station("TYT-SINHO", "Trạm Y tế xã Sìn Hồ", "laptop"));
+  const std::string an = add_patient(*a.store, "Nguyễn Văn An");
+  add_patient(*a.store, "Lò Thị Bình");
+  const int64_t local_changes = a.store->change_count();
+  a.enroll(code);
+
+  auto r = a.sync();
+  CHECK(r.sent == local_changes);
+  CHECK(r.server_applied == local_changes);
+  CHECK(r.server_duplicates == 0);
+  CHECK(r.received >= 1);  // the catalogue item (and the station record the centre registered)
+  CHECK(must(centre.admin->get_patient(an)).name == "Nguyễn Văn An");
+  CHECK(must(a.store->find_item("PARA500")).name == "Paracetamol 500mg");
+  CHECK(a.store->count_to_push(a.peer) == 0);
+  CHECK_FALSE(a.store->peer(a.peer)->last_sync_at.empty());
+
+  // Nothing new either way: a second sync moves nothing.
+  auto again = a.sync();
+  CHECK(again.sent == 0);
+  CHECK(again.received == 0);
+}
+
+TEST_CASE("a new file enrolled with a code becomes a device of that station and receives its records",
+          "[sync][client]") {
+  TempDir dir;
+  Centre centre(dir);
+  Device a(dir, "station-a", centre, "TYT-SINHO", "Trạm Y tế xã Sìn Hồ");
+  const std::string an = add_patient(*a.store, "Nguyễn Văn An");
+  a.sync();
+
+  Device b(dir, "tablet-b", centre);
+  REQUIRE_FALSE(b.store->initialized());
+  b.enroll(centre.new_code("TYT-SINHO", kRoleMobile));
+  auto id = must(b.store->identity());
+  CHECK(id.station_code == "TYT-SINHO");
+  b.sync();
+  CHECK(must(b.store->get_patient(an)).name == "Nguyễn Văn An");
+}
+
+TEST_CASE("a push whose answer is lost is sent again and stored once", "[sync][client]") {
+  TempDir dir;
+  Centre centre(dir);
+  Device a(dir, "station-a", centre, "TYT-SINHO", "Trạm Y tế xã Sìn Hồ");
+  add_patient(*a.store, "Nguyễn Văn An");
+  int lost = 0;
+  a.link->after = [&](const sync::Request& req, const sync::Response&) -> std::optional<Error> {
+    if (req.path == "/v1/push" && lost == 0) {
+      ++lost;
+      return Error{ErrorCode::kIo, "sync", "link", "dropped while reading the answer", ""};
+    }
+    return std::nullopt;
+  };
+  auto r = a.sync();
+  CHECK(lost == 1);
+  CHECK(r.retries == 1);
+  CHECK(r.server_duplicates == r.sent);  // the second delivery found everything already there
+  CHECK(count(centre.path, "SELECT count(*) FROM patients") == 1);
+  CHECK(count(centre.path, "SELECT count(*) FROM changes c JOIN changes d ON c.origin = d.origin AND "
+                           "c.origin_seq = d.origin_seq AND c.seq < d.seq") == 0);
+}
+
+TEST_CASE("a pull whose answer is lost is asked for again and stored once", "[sync][client]") {
+  TempDir dir;
+  Centre centre(dir);
+  must(centre.admin->add_item({"PARA500", "Paracetamol 500mg", "tablet", "medicine", std::nullopt}));
+  must(centre.admin->add_item({"ORS", "Oresol", "sachet", "medicine", std::nullopt}));
+  Device a(dir, "station-a", centre, "TYT-SINHO", "Trạm Y tế xã Sìn Hồ");
+  int lost = 0;
+  a.link->after = [&](const sync::Request& req, const sync::Response&) -> std::optional<Error> {
+    if (req.path == "/v1/pull" && lost++ == 0) return Error{ErrorCode::kIo, "sync", "link", "dropped", ""};
+    return std::nullopt;
+  };
+  auto r = a.sync();
+  CHECK(r.retries == 1);
+  CHECK(r.duplicates == 0);
+  CHECK(count(dir.file("station-a.db"), "SELECT count(*) FROM items WHERE code IN ('PARA500', 'ORS')") == 2);
+}
+
+TEST_CASE("a sync that gives up keeps what was acknowledged, and the next one resumes", "[sync][client]") {
+  TempDir dir;
+  Centre centre(dir);
+  Device a(dir, "station-a", centre, "TYT-SINHO", "Trạm Y tế xã Sìn Hồ");
+  for (int i = 0; i < 9; ++i) add_patient(*a.store, "Bệnh nhân " + std::to_string(i));
+  const int64_t total = a.store->count_to_push(a.peer);
+  a.options.batch_changes = 2;
+  a.options.max_attempts = 3;
+  int pushes = 0;
+  a.link->before = [&](const sync::Request& req) -> std::optional<Error> {
+    if (req.path == "/v1/push" && ++pushes > 2) return Error{ErrorCode::kIo, "connect", "server", "unreachable", ""};
+    return std::nullopt;
+  };
+  auto failed = sync::sync_with_peer(*a.store, *a.link, a.peer, a.options);
+  REQUIRE_FALSE(failed.ok());
+  CHECK(failed.error().code == ErrorCode::kIo);
+  CHECK_THAT(failed.error().message(), Contains("next sync resumes"));
+  CHECK(a.store->count_to_push(a.peer) == total - 4);  // two batches of two were acknowledged
+  CHECK_THAT(sync::peer_settings(*a.store->peer(a.peer)).last_error, Contains("stopped after 3 attempts"));
+
+  a.link->before = nullptr;
+  auto r = a.sync();
+  CHECK(r.sent == total - 4);
+  CHECK(r.server_duplicates == 0);  // nothing acknowledged was sent twice
+  CHECK(count(centre.path, "SELECT count(*) FROM patients") == 9);
+  CHECK(sync::peer_settings(*a.store->peer(a.peer)).last_error.empty());
+}
+
+TEST_CASE("enrollment whose answer was lost can be tried again with the same code", "[sync][client]") {
+  TempDir dir;
+  Centre centre(dir);
+  const std::string code = centre.station("TYT-SINHO");
+  Device a(dir, "tablet", centre);
+  int lost = 0;
+  a.link->after = [&](const sync::Request& req, const sync::Response& res) -> std::optional<Error> {
+    if (req.path == "/v1/enroll" && res.status == 200 && lost++ == 0) {
+      return Error{ErrorCode::kIo, "sync", "link", "dropped", ""};
+    }
+    return std::nullopt;
+  };
+  a.enroll(code);
+  CHECK(lost == 2);
+  a.link->after = nullptr;
+  a.sync();  // the token from the second answer works
+  CHECK(centre.admin->devices().size() == 1);
+
+  // Another device cannot use the code that is now spent.
+  Device b(dir, "other", centre);
+  auto e = must_fail(sync::enroll(*b.store, *b.link, {"mem://centre", code, "", "", "x"}));
+  CHECK_THAT(e.message(), Contains("already used"));
+}
+
+TEST_CASE("a station file is refused a code made for another station", "[sync][client]") {
+  TempDir dir;
+  Centre centre(dir);
+  centre.station("TYT-SINHO");
+  const std::string other = centre.station("TYT-PHANGSOLIN");
+  Device a(dir, "station-a", centre);
+  must(a.store->init_station("TYT-SINHO", "Trạm Y tế xã Sìn Hồ", "laptop"));
+  auto e = must_fail(sync::enroll(*a.store, *a.link, {"mem://centre", other, "", "", ""}));
+  CHECK(e.code == ErrorCode::kRefused);
+  CHECK_THAT(e.message(), Contains("does not match the enrollment code's station TYT-PHANGSOLIN"));
+  CHECK(a.store->peers().empty());
+}
+
+TEST_CASE("a revoked device is told so and sends nothing", "[sync][client]") {
+  TempDir dir;
+  Centre centre(dir);
+  Device a(dir, "station-a", centre, "TYT-SINHO", "Trạm Y tế xã Sìn Hồ");
+  a.sync();
+  must(centre.admin->revoke_device(must(a.store->identity()).device_id));
+  add_patient(*a.store, "Nguyễn Văn An");
+  auto e = must_fail(sync::sync_with_peer(*a.store, *a.link, a.peer, a.options));
+  CHECK(e.code == ErrorCode::kRefused);
+  CHECK_THAT(e.message(), Contains("revoked"));
+  CHECK(count(centre.path, "SELECT count(*) FROM patients") == 0);
+}
+
+TEST_CASE("another station's record is quarantined at the centre and reported back; other stations' records "
+          "are never sent",
+          "[sync][client][scope]") {
+  TempDir dir;
+  Centre centre(dir);
+  Device a(dir, "station-a", centre, "TYT-SINHO", "Trạm Y tế xã Sìn Hồ");
+  const std::string an = add_patient(*a.store, "Nguyễn Văn An");
+
+  // Station B somehow holds A's patient record (copied across by hand) and
+  // pushes it before A does: the centre must not take it from B.
+  Device b(dir, "station-b", centre, "TYT-PHANGSOLIN", "Trạm Y tế xã Phăng Sô Lin");
+  auto copied = a.store->changes_after(0, 1000);
+  std::vector<Change> patient_changes;
+  for (auto& c : copied) {
+    if (c.kind == "patient") patient_changes.push_back(c);
+  }
+  REQUIRE(patient_changes.size() == 1);
+  must(b.store->apply_changes(patient_changes, ApplyContext{"usb-stick", Scope::everything(), true}));
+  const std::string own = add_patient(*b.store, "Vàng A Dế");
+  auto r = b.sync();
+  CHECK(r.server_quarantined == 1);
+  REQUIRE(r.refused.size() == 1);
+  CHECK_THAT(r.refused[0].reason, Contains("scope"));
+  auto refusals = b.store->peer_refusals();
+  REQUIRE(refusals.size() == 1);
+  CHECK(refusals[0].record_id == an);
+  CHECK(refusals[0].kind == "patient");
+  CHECK(centre.admin->quarantined().size() == 1);
+  CHECK_THAT(centre.admin->quarantined()[0].reason, Contains("scope"));
+  CHECK(must(centre.admin->get_patient(own)).name == "Vàng A Dế");
+  CHECK_FALSE(centre.admin->get_patient(an).ok());
+  a.sync();  // from its own station, the record is taken and the quarantine settled
+  CHECK(must(centre.admin->get_patient(an)).name == "Nguyễn Văn An");
+  CHECK(centre.admin->quarantined(/*held_only=*/true).empty());
+  REQUIRE(centre.admin->quarantined(false).size() == 1);
+  CHECK(centre.admin->quarantined(false)[0].status == "applied");
+
+  // A's new patient reaches the centre and never station B.
+  const std::string an2 = add_patient(*a.store, "Nguyễn Thị Hoa");
+  a.sync();
+  b.sync();
+  CHECK(must(centre.admin->get_patient(an2)).name == "Nguyễn Thị Hoa");
+  CHECK_FALSE(b.store->get_patient(an2).ok());
+  // ... and B's patient never reaches station A.
+  CHECK_FALSE(a.store->get_patient(own).ok());
+}
+
+TEST_CASE("concurrent edits on two devices converge on one winner, the loser kept as a conflict; two "
+          "dispensings from one lot both count",
+          "[sync][client][merge]") {
+  TempDir dir;
+  Centre centre(dir);
+  Device a(dir, "laptop", centre, "TYT-SINHO", "Trạm Y tế xã Sìn Hồ");
+  const std::string an = add_patient(*a.store, "Nguyễn Văn An");
+  must(a.store->add_item({"AMLO5", "Amlodipin 5mg", "tablet", "medicine", std::nullopt}));
+  must(a.store->receive({"AMLO5", 100, "L2026", "2027-12-31", "TTYT huyện", std::nullopt}));
+  a.sync();
+  Device b(dir, "tablet", centre);
+  b.enroll(centre.new_code("TYT-SINHO", kRoleMobile));
+  b.sync();
+
+  // Offline, both edit the same field and both dispense from the same lot.
+  PatientUpdate ua;
+  ua.phone = "0912000001";
+  must(a.store->update_patient(an, ua));
+  PatientUpdate ub;
+  ub.phone = "0912000002";
+  must(b.store->update_patient(an, ub));
+  DispenseInput d{an, "AMLO5", 30, 30, std::nullopt, std::nullopt};
+  must(a.store->dispense(d));
+  d.quantity = 20;
+  must(b.store->dispense(d));
+
+  a.sync();
+  b.sync();
+  a.sync();
+  const std::string phone_a = must(a.store->get_patient(an)).phone;
+  CHECK(phone_a == must(b.store->get_patient(an)).phone);
+  CHECK(phone_a == must(centre.admin->get_patient(an)).phone);
+  auto conflicts = centre.admin->conflicts();
+  // The station's name as registered at the centre and as typed at `init`
+  // differ: that is for a person to settle too. Nothing else was concurrent.
+  std::erase_if(conflicts, [](const ConflictRow& c) { return c.kind == "station" && c.field == "name"; });
+  REQUIRE(conflicts.size() == 1);
+  CHECK(conflicts[0].field == "phone");
+  CHECK(conflicts[0].record_id == an);
+
+  auto on_hand = [](Store& s) {
+    for (const auto& it : s.stock()) {
+      if (it.item_code == "AMLO5") return it.on_hand;
+    }
+    return int64_t{-1};
+  };
+  CHECK(on_hand(*a.store) == 50);
+  CHECK(on_hand(*b.store) == 50);
+  CHECK(count(centre.path,
+              "SELECT sum(quantity) FROM stock_movements m WHERE lot = 'L2026' AND NOT EXISTS "
+              "(SELECT 1 FROM voids v WHERE v.event_id = m.id)") == 50);
+}
+
+TEST_CASE("a device whose clock runs two days ahead is flagged at the centre and warned", "[sync][client][clock]") {
+  TempDir dir;
+  Centre centre(dir);
+  Device a(dir, "station-a", centre, "TYT-SINHO", "Trạm Y tế xã Sìn Hồ");
+  ManualClock ahead(now_ms() + 2 * kDayMs);
+  a.options.clock = &ahead;
+  auto r = a.sync();
+  CHECK(r.clock_warning);
+  CHECK(r.clock_skew_ms < -2 * kDayMs + kHourMs);
+  auto skew = centre.admin->device(must(a.store->identity()).device_id)->clock_skew_ms;
+  CHECK(skew > 2 * kDayMs - kHourMs);
+  CHECK(sync::peer_settings(*a.store->peer(a.peer)).clock_skew_ms == r.clock_skew_ms);
+}
