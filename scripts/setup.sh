@@ -8,6 +8,7 @@ packages=(
   libsqlite3-dev sqlite3
   libcpp-httplib-dev nlohmann-json3-dev libssl-dev openssl zlib1g-dev
   catch2 libcli11-dev libicu-dev
+  faketime
 )
 
 missing=()

@@ -9,22 +9,11 @@
 
 #include "tramsync/core/model.h"
 #include "tramsync/core/report.h"
+#include "tramsync/core/text.h"
 
 namespace tramsync::cli {
 
-// A plain text table: columns padded to the widest cell (by terminal width, so
-// Vietnamese names line up), a header row and a rule under it.
-class Table {
- public:
-  explicit Table(std::vector<std::string> header) : header_(std::move(header)) {}
-  void add(std::vector<std::string> row) { rows_.push_back(std::move(row)); }
-  bool empty() const { return rows_.empty(); }
-  void print(std::ostream& out) const;
-
- private:
-  std::vector<std::string> header_;
-  std::vector<std::vector<std::string>> rows_;
-};
+using Table = TextTable;  // core/text.h
 
 std::string short_id(const std::string& id);  // first 8 characters
 std::string fmt_number(double v);            // 1.5, 2, 37.8

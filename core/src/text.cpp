@@ -1,5 +1,7 @@
 #include "tramsync/core/text.h"
 
+#include <algorithm>
+
 #include <unicode/normalizer2.h>
 #include <unicode/uchar.h>
 #include <unicode/unistr.h>
@@ -73,4 +75,27 @@ int display_width(std::string_view utf8) {
   }
   return width;
 }
+void TextTable::print(std::ostream& out) const {
+  std::vector<int> width(header_.size(), 0);
+  auto measure = [&](const std::vector<std::string>& row) {
+    for (size_t i = 0; i < row.size() && i < width.size(); ++i) width[i] = std::max(width[i], display_width(row[i]));
+  };
+  measure(header_);
+  for (const auto& r : rows_) measure(r);
+  auto line = [&](const std::vector<std::string>& row) {
+    std::string s;
+    for (size_t i = 0; i < row.size() && i < width.size(); ++i) {
+      s += row[i];
+      if (i + 1 < row.size()) s += std::string(static_cast<size_t>(width[i] - display_width(row[i]) + 2), ' ');
+    }
+    s.erase(s.find_last_not_of(' ') + 1);
+    out << s << '\n';
+  };
+  line(header_);
+  std::vector<std::string> rule;
+  for (int w : width) rule.emplace_back(static_cast<size_t>(w), '-');
+  line(rule);
+  for (const auto& r : rows_) line(r);
+}
+
 }  // namespace tramsync

@@ -1,8 +1,10 @@
 // Text folding for Vietnamese search.
 #pragma once
 
+#include <ostream>
 #include <string>
 #include <string_view>
+#include <vector>
 
 namespace tramsync {
 
@@ -21,4 +23,19 @@ namespace tramsync {
 // Terminal columns taken by UTF-8 text: combining marks take none, wide (East
 // Asian) characters two. Used to line up tables of Vietnamese names.
 int display_width(std::string_view utf8);
+
+// A plain text table for the command-line programs: columns padded to the
+// widest cell by display_width (so Vietnamese names line up), a header row and
+// a rule under it.
+class TextTable {
+ public:
+  explicit TextTable(std::vector<std::string> header) : header_(std::move(header)) {}
+  void add(std::vector<std::string> row) { rows_.push_back(std::move(row)); }
+  bool empty() const { return rows_.empty(); }
+  void print(std::ostream& out) const;
+
+ private:
+  std::vector<std::string> header_;
+  std::vector<std::vector<std::string>> rows_;
+};
 }  // namespace tramsync

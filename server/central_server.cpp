@@ -1,0 +1,271 @@
+#include "central_server.h"
+
+#include <httplib.h>
+#include <sys/socket.h>
+
+#include <chrono>
+#include <cstdlib>
+#include <exception>
+
+#include "tramsync/sync/protocol.h"
+#include "tramsync/sync/service.h"
+#include "tramsync/sync/tls.h"
+
+namespace tramsync::server {
+
+using json = nlohmann::json;
+
+namespace {
+
+const char* const kJson = "application/json";
+const char* const kSyncPaths[] = {"/v1/enroll", "/v1/push", "/v1/pull", "/v1/status"};
+
+// Per worker thread, what the HTTP layer knows of the request it is on. A
+// request is handled start to end on one worker, so a thread_local carries
+// it from the pre-routing handler to the logger without touching httplib's
+// (const) request. `routed` stays false for a request httplib refused before
+// routing (a malformed request line): its time is then unknown.
+struct InFlight {
+  std::chrono::steady_clock::time_point start;
+  bool routed = false;
+  bool logged = false;     // logged already, by SyncService
+  bool oversized = false;  // Content-Length above protocol::kMaxRequestBytes
+};
+thread_local InFlight t_request;
+
+bool is_sync_path(const std::string& path) {
+  for (const char* p : kSyncPaths) {
+    if (path == p) return true;
+  }
+  return false;
+}
+
+std::string endpoint_name(const std::string& path) {
+  if (path == "/healthz") return "healthz";
+  if (path == "/metrics") return "metrics";
+  return "other";
+}
+
+const char* error_code_for(int status) {
+  switch (status) {
+    case 400: return "bad_request";
+    case 401: return "unauthorized";
+    case 403: return "forbidden";
+    case 404: return "not_found";
+    case 405: return "method_not_allowed";
+    case 408: return "timeout";
+    case 413: return "too_large";
+    case 414: return "uri_too_long";
+    case 415: return "unsupported_media_type";
+    case 416: return "range_not_satisfiable";
+    case 500: return "internal";
+    case 503: return "unavailable";
+    default: return status >= 500 ? "server_error" : "bad_request";
+  }
+}
+
+std::string error_message_for(int status, const httplib::Request& req) {
+  switch (status) {
+    case 404: return "no such endpoint: " + req.path.substr(0, 100);
+    case 405: return req.method.substr(0, 10) + " is not allowed on " + req.path.substr(0, 100);
+    case 413:
+      return "body: must be at most " + std::to_string(protocol::kMaxRequestBytes) + " bytes";
+    case 414: return "the request line is too long";
+    case 415: return "the body's Content-Encoding is not supported (send gzip or none)";
+    case 500: return "internal error; the server log has the details";
+    default: return "the request could not be handled (HTTP " + std::to_string(status) + ")";
+  }
+}
+
+void reply_json(httplib::Response& res, int status, const json& body) {
+  res.status = status;
+  res.set_content(body.dump(-1, ' ', false, json::error_handler_t::replace), kJson);
+}
+
+// Only SO_REUSEADDR: httplib's default also sets SO_REUSEPORT, with which a
+// second server started on the same port by mistake would bind without error
+// and silently take half of the connections.
+void socket_options(socket_t sock) {
+  int yes = 1;
+  setsockopt(sock, SOL_SOCKET, SO_REUSEADDR, &yes, sizeof yes);
+}
+
+}  // namespace
+
+CentralServer::CentralServer(const ServerConfig& config, RequestLogger& log) : config_(config), log_(log) {}
+
+CentralServer::~CentralServer() = default;
+
+Result<std::unique_ptr<CentralServer>> CentralServer::create(const ServerConfig& config, RequestLogger& log) {
+  std::unique_ptr<CentralServer> s(new CentralServer(config, log));
+  if (!config.cert_path.empty()) {
+    auto tls_server = std::make_unique<httplib::SSLServer>(config.cert_path.c_str(), config.key_path.c_str());
+    if (!tls_server->is_valid()) {
+      return Error{ErrorCode::kInvalid, "serve", "certificate",
+                   "could not be loaded with its key (both must be readable PEM files, and the key must be the "
+                   "certificate's)",
+                   config.cert_path + ", " + config.key_path};
+    }
+    if (auto st = tls::harden_server_context(tls_server->ssl_context()); !st) {
+      return std::move(st.error()).in("serve");
+    }
+    s->http_ = std::move(tls_server);
+  } else {
+    s->http_ = std::make_unique<httplib::Server>();
+  }
+
+  sync::ServiceOptions options;
+  options.db_path = config.db_path;
+  options.on_request = [logger = &log](const sync::RequestLog& r) {
+    t_request.logged = true;
+    if (t_request.oversized && r.status == 400) {  // see the pre-routing handler
+      sync::RequestLog corrected = r;
+      corrected.status = 413;
+      corrected.error = error_code_for(413);
+      return logger->request(corrected);
+    }
+    logger->request(r);
+  };
+  s->service_ = std::make_unique<sync::SyncService>(std::move(options), std::make_shared<sync::TokenAuthorizer>());
+  s->install_handlers();
+  return s;
+}
+
+void CentralServer::install_handlers() {
+  httplib::Server& http = *http_;
+  // The handlers hold plain pointers: the service and the log outlive the
+  // server (members declared before http_, and the caller's log).
+  sync::SyncService* service = service_.get();
+  RequestLogger* log = &log_;
+
+  const unsigned threads = config_.threads;
+  http.new_task_queue = [threads] { return new httplib::ThreadPool(threads); };
+  http.set_socket_options(socket_options);
+  http.set_payload_max_length(static_cast<size_t>(protocol::kMaxRequestBytes));
+  http.set_read_timeout(config_.read_timeout_s, 0);
+  http.set_write_timeout(config_.write_timeout_s, 0);
+  http.set_keep_alive_timeout(config_.keep_alive_timeout_s);
+  http.set_keep_alive_max_count(config_.keep_alive_max_count);
+
+  // A body announced as larger than any request may be is never read:
+  // httplib skips it (reading and dropping it, so the client can still read
+  // the answer) and tells the handler's reader 413. sync's reader cannot tell
+  // that apart from a corrupt body and answers 400 "could not be read", so
+  // the request is marked here and the answer (and its log line) corrected to
+  // 413 below. Bodies without a length, and gzip bodies that inflate past the
+  // limit, are cut off by sync's own reader with 413. See server/README.md.
+  http.set_pre_routing_handler([](const httplib::Request& req, httplib::Response&) {
+    const std::string length = req.get_header_value("Content-Length");
+    const bool oversized =
+        !length.empty() && length.size() <= 20 && length.find_first_not_of("0123456789") == std::string::npos &&
+        std::strtoull(length.c_str(), nullptr, 10) > static_cast<unsigned long long>(protocol::kMaxRequestBytes);
+    t_request = InFlight{std::chrono::steady_clock::now(), true, false, oversized};
+    return httplib::Server::HandlerResponse::Unhandled;
+  });
+
+  service->mount(http);
+
+  http.Get("/healthz", [service](const httplib::Request&, httplib::Response& res) {
+    // Cheap, but it touches the file: a store from the pool and its identity.
+    auto lease = service->lease();
+    if (!lease) {
+      return reply_json(res, 503, {{"status", "unavailable"}, {"error", lease.error().message()},
+                                   {"code", "unavailable"}});
+    }
+    auto id = (*lease)->identity();
+    if (!id) {
+      return reply_json(res, 503, {{"status", "unavailable"}, {"error", id.error().message()},
+                                   {"code", "unavailable"}});
+    }
+    reply_json(res, 200, {{"status", "ok"}});
+  });
+
+  http.Get("/metrics", [service](const httplib::Request&, httplib::Response& res) {
+    res.status = 200;
+    res.set_content(service->metrics_text(), "text/plain; version=0.0.4; charset=utf-8");
+  });
+
+  // JSON for every error httplib answers itself (no route, a body too large,
+  // a malformed request). Answers that already have a body -- sync's JSON
+  // errors -- are left alone, but for the oversized body (see above). This
+  // runs before httplib sets Content-Length and compresses the body.
+  http.set_error_handler(httplib::Server::HandlerWithResponse([](const httplib::Request& req,
+                                                                   httplib::Response& res) {
+    if (t_request.oversized && res.status == 400) {
+      json body = json::parse(res.body, nullptr, /*allow_exceptions=*/false);
+      if (!body.is_object()) body = json::object();
+      body["error"] = error_message_for(413, req) + ", got a Content-Length of " +
+                      req.get_header_value("Content-Length").substr(0, 20);
+      body["code"] = error_code_for(413);
+      reply_json(res, 413, body);
+      return httplib::Server::HandlerResponse::Handled;
+    }
+    if (!res.body.empty()) return httplib::Server::HandlerResponse::Unhandled;
+    reply_json(res, res.status,
+               {{"error", error_message_for(res.status, req)}, {"code", error_code_for(res.status)}});
+    return httplib::Server::HandlerResponse::Handled;
+  }));
+
+  // Only this server's own handlers can get here (sync's never throw): the
+  // cause goes to the log, the caller gets a JSON 500.
+  http.set_exception_handler([log](const httplib::Request& req, httplib::Response& res, std::exception_ptr ep) {
+    std::string what = "unknown exception";
+    try {
+      if (ep) std::rethrow_exception(ep);
+    } catch (const std::exception& e) {
+      what = e.what();
+    } catch (...) {
+    }
+    reply_json(res, 500, {{"error", error_message_for(500, req)}, {"code", "internal"}});
+    log->event("handler_failed", {{"endpoint", endpoint_name(req.path)}, {"error", "internal: " + what}});
+  });
+
+  http.set_logger([log](const httplib::Request& req, const httplib::Response& res) {
+    InFlight seen = t_request;
+    t_request = InFlight{};
+    if (seen.logged || (seen.routed && is_sync_path(req.path) && (req.method == "GET" || req.method == "POST"))) {
+      return;  // SyncService logged it
+    }
+    double ms = seen.routed
+                    ? std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - seen.start).count()
+                    : 0.0;
+    std::string error = res.status >= 400 ? error_code_for(res.status) : "";
+    log->request(endpoint_name(req.path), req.method, req.remote_addr, res.status,
+                static_cast<int64_t>(req.body.size()), static_cast<int64_t>(res.body.size()), ms, error);
+  });
+}
+
+Result<int> CentralServer::bind() {
+  const ListenAddress& a = config_.listen;
+  int port = a.port;
+  if (port == 0) {
+    port = http_->bind_to_any_port(a.host);
+    if (port < 0) port = 0;
+  } else if (!http_->bind_to_port(a.host, port)) {
+    port = 0;
+  }
+  if (port == 0) {
+    return Error{ErrorCode::kIo, "serve", "listen",
+                 "could not be bound (the port is in use, the address is not one of this machine's, or a port "
+                 "below 1024 needs privileges)",
+                 a.host_port(a.port)};
+  }
+  return port;
+}
+
+bool CentralServer::run() { return http_->listen_after_bind(); }
+
+bool CentralServer::stop() {
+  std::lock_guard<std::mutex> lock(stop_mu_);
+  if (stopped_) return true;
+  // httplib's stop() does nothing before the accept loop has started: the
+  // caller must try again rather than believe the server told.
+  if (!http_->is_running()) return false;
+  http_->stop();
+  stopped_ = true;
+  return true;
+}
+
+int64_t CentralServer::sync_requests() const { return service_->metrics().requests; }
+
+}  // namespace tramsync::server

@@ -1,0 +1,85 @@
+// The central node's HTTP(S) server: sync's endpoints (SyncService::mount)
+// plus /healthz and /metrics, JSON errors for everything else, the request log,
+// and the limits that keep one client from exhausting the node (request size,
+// timeouts, a bounded worker pool).
+//
+// Lifecycle: create() loads the certificate and mounts the endpoints, bind()
+// takes the port, run() serves on the calling thread until stop(). stop() may
+// be called from any thread (serve's signal thread does); requests already
+// being handled finish before run() returns, and each push is one SQLite
+// transaction, so nothing is left half-written.
+//
+// httplib stays inside central_server.cpp: this header names no library type.
+#pragma once
+
+#include <cstddef>
+#include <memory>
+#include <mutex>
+#include <string>
+
+#include "listen_address.h"
+#include "request_log.h"
+#include "tramsync/core/status.h"
+
+namespace httplib {
+class Server;
+}
+namespace tramsync::sync {
+class SyncService;
+}
+
+namespace tramsync::server {
+
+struct ServerConfig {
+  std::string db_path;
+  ListenAddress listen;
+  // Both set: HTTPS with this PEM certificate and key. Both empty: plain HTTP,
+  // which the caller allows only on loopback (--insecure-http).
+  std::string cert_path, key_path;
+  unsigned threads = 8;  // worker threads; each holds one connection at a time
+  int read_timeout_s = 30;
+  int write_timeout_s = 30;
+  int keep_alive_timeout_s = 5;  // an idle kept-alive connection holds a worker this long
+  std::size_t keep_alive_max_count = 100;
+};
+
+class CentralServer {
+ public:
+  // Makes the server. Errors: a certificate or key that cannot be loaded, or
+  // TLS settings OpenSSL refuses (kInvalid / kIo). `log` must outlive the server.
+  static Result<std::unique_ptr<CentralServer>> create(const ServerConfig& config, RequestLogger& log);
+  ~CentralServer();
+  CentralServer(const CentralServer&) = delete;
+  CentralServer& operator=(const CentralServer&) = delete;
+
+  // Binds and listens on the configured address; returns the port, the one
+  // the system chose when the configured port is 0. Call once, before run().
+  Result<int> bind();
+
+  // Accepts and serves connections on the worker pool until stop(); returns
+  // after the workers have finished. False if the listening socket failed.
+  bool run();
+
+  // Asks run() to return. Thread-safe and idempotent. Returns false while
+  // run() has not started accepting yet (the request would be lost: call
+  // again a little later), true once the server has been told.
+  bool stop();
+
+  // Sync requests handled so far (for the final log line).
+  int64_t sync_requests() const;
+
+ private:
+  CentralServer(const ServerConfig& config, RequestLogger& log);
+  void install_handlers();
+
+  ServerConfig config_;
+  RequestLogger& log_;
+  // Declared before http_: the server's workers use the service, so the
+  // server goes first.
+  std::unique_ptr<sync::SyncService> service_;
+  std::unique_ptr<httplib::Server> http_;
+  std::mutex stop_mu_;
+  bool stopped_ = false;  // GUARDED_BY(stop_mu_)
+};
+
+}  // namespace tramsync::server

@@ -1,0 +1,361 @@
+// Stations and the centre, as the real programs, over TLS on loopback: a
+// tramsync-server on a free port with a self-signed certificate, station-cli
+// files enrolled with pinned fingerprints, offline work, syncs in several
+// orders, and the faults the issue names (a push sent twice, a client killed
+// mid-sync, a revoked device, a wrong pin, bad requests, a clock days ahead).
+#ifdef TRAMSYNC_SERVER_PATH
+
+#include <httplib.h>
+#include <signal.h>
+
+#include <chrono>
+#include <fstream>
+#include <random>
+#include <set>
+#include <thread>
+
+#include "cli_runner.h"
+#include "e2e_support.h"
+#include "server_process.h"
+
+namespace tramsync::e2e {
+namespace {
+
+using Catch::Matchers::Contains;
+
+// The centre: its file, admin commands, and the running server.
+class Centre {
+ public:
+  explicit Centre(const TempDir& dir) : dir_(dir), db_(dir.file("central.db")) {
+    server_ = ServerProcess::start(db_, dir.file("tls"));
+  }
+  const std::string& db() const { return db_; }
+  ServerProcess& server() { return *server_; }
+  std::string url() const { return server_->url; }
+  std::string pin() const { return server_->fingerprint; }
+
+  json admin(std::vector<std::string> args) const {
+    args.insert(args.end(), {"--db", db_, "--json"});
+    CliResult r = spawn_and_capture(TRAMSYNC_SERVER_PATH, args, {}, dir_.path().string());
+    INFO(r.describe());
+    REQUIRE(r.exit_code == 0);
+    return r.parsed();
+  }
+  std::string station(const std::string& code, const std::string& name) {
+    return admin({"station", "add", "--code", code, "--name", name, "--district", "Sìn Hồ", "--province", "Lai Châu"})
+        .at("enrollment_code");
+  }
+  std::string device_code(const std::string& station_code, const std::string& role) {
+    return admin({"device", "add", "--station", station_code, "--role", role}).at("enrollment_code");
+  }
+
+ private:
+  const TempDir& dir_;
+  std::string db_;
+  std::unique_ptr<ServerProcess> server_;
+};
+
+// station-cli on one file, enrolled with the centre.
+struct Station {
+  CliRunner cli;
+  Station(const TempDir& dir, const std::string& name) : cli(dir.file(name + ".db"), dir.path().string()) {}
+  const std::string& db() const { return cli.db(); }
+  void enroll(const Centre& c, const std::string& code) {
+    cli.ok({"enroll", "--server", c.url(), "--code", code, "--pin", c.pin()});
+  }
+  json sync() { return cli.ok({"sync"}); }
+  std::string patient(const std::string& name, const std::string& village = "Bản Mới") {
+    return cli.ok({"patient", "add", "--name", name, "--sex", "female", "--birth", "1950", "--village", village,
+                   "--category", "elderly"})
+        .at("id");
+  }
+};
+
+std::set<std::string> ids(const std::string& db, const std::string& sql) {
+  auto v = query_texts(db, sql);
+  return {v.begin(), v.end()};
+}
+
+std::string token_of(const std::string& station_db) {
+  return json::parse(query_texts(station_db, "SELECT extra FROM peers WHERE url != ''").at(0)).at("token");
+}
+
+httplib::Result https_post(int port, const std::string& path, const std::string& body, const std::string& token) {
+  httplib::SSLClient c("127.0.0.1", port);
+  c.enable_server_certificate_verification(false);
+  c.set_read_timeout(20, 0);
+  return c.Post(path.c_str(), httplib::Headers{{"Authorization", "Bearer " + token}}, body, "application/json");
+}
+
+}  // namespace
+
+TEST_CASE("two stations and the centre: offline work on both, sync, every node holds exactly what it should",
+          "[e2e][sync]") {
+  TempDir dir;
+  Centre centre(dir);
+  const std::string code_a = centre.station("TYT-SINHO", "Trạm Y tế xã Sìn Hồ");
+  const std::string code_b = centre.station("TYT-PHANGSOLIN", "Trạm Y tế xã Phăng Sô Lin");
+  centre.admin({"item", "add", "--code", "PARA500", "--name", "Paracetamol 500mg", "--unit", "viên"});
+
+  // Station A works offline for days before it ever reaches the centre.
+  Station a(dir, "station-a");
+  a.cli.ok({"init", "--station", "TYT-SINHO", "--name", "Trạm Y tế xã Sìn Hồ"});
+  const std::string an = a.patient("Nguyễn Văn An");
+  const std::string hoa = a.patient("Đặng Thị Hoa", "Nậm Tăm");
+  a.cli.ok({"item", "add", "--code", "AMLO5", "--name", "Amlodipin 5mg", "--unit", "viên"});  // a donation
+  a.cli.ok({"stock", "receive", "--item", "AMLO5", "--qty", "100", "--lot", "L1", "--expiry", vn_day(400)});
+  a.cli.ok({"visit", "add", an, "--temp", "37.2", "--spo2", "97"});
+  a.cli.ok({"dispense", an, "--item", "AMLO5", "--qty", "30", "--days", "30"});
+  a.cli.ok({"waste", "add", "--kind", "infectious", "--bags", "2", "--weight-kg", "1.5", "--patient", hoa});
+  a.enroll(centre, code_a);
+
+  // Station B enrolls a new file and works offline.
+  Station b(dir, "station-b");
+  b.enroll(centre, code_b);
+  const std::string dinh = b.patient("Vừ A Dính", "Pa Khóa");
+
+  const int64_t made_offline = query_int(a.db(), "SELECT count(*) FROM changes");
+  json sa = a.sync();
+  CHECK(sa.at("sent").get<int64_t>() == made_offline);
+  CHECK(sa.at("quarantined") == 0);
+  b.sync();
+  a.sync();
+
+  // The centre holds the union; each station its own records and the catalogue.
+  const std::string all_patients = "SELECT id FROM patients";
+  CHECK(ids(centre.db(), all_patients) == std::set<std::string>{an, hoa, dinh});
+  CHECK(ids(a.db(), all_patients) == std::set<std::string>{an, hoa});
+  CHECK(ids(b.db(), all_patients) == std::set<std::string>{dinh});
+  CHECK(ids(a.db(), "SELECT code FROM items") == std::set<std::string>{"AMLO5", "PARA500"});
+  CHECK(ids(b.db(), "SELECT code FROM items") == std::set<std::string>{"PARA500"});  // not A's donation
+  CHECK(ids(centre.db(), "SELECT code FROM items") == std::set<std::string>{"AMLO5", "PARA500"});
+  for (const char* table : {"visits", "stock_movements", "waste_batches"}) {
+    INFO(table);
+    const std::string q = std::string("SELECT id FROM ") + table;
+    CHECK(ids(centre.db(), q) == ids(a.db(), q));
+  }
+  // The same change log entries everywhere they belong, none twice.
+  const std::string changes_of_a = "SELECT origin || '/' || origin_seq FROM changes WHERE origin = (SELECT value "
+                                   "FROM meta WHERE key = 'device_id')";
+  auto a_changes = ids(a.db(), changes_of_a);
+  auto at_centre = ids(centre.db(), "SELECT origin || '/' || origin_seq FROM changes");
+  for (const auto& c : a_changes) CHECK(at_centre.count(c) == 1);
+  CHECK(query_int(centre.db(), "SELECT count(*) - count(DISTINCT origin || '/' || origin_seq) FROM changes") == 0);
+  CHECK(query_int(centre.db(), "SELECT count(*) FROM quarantine") == 0);
+
+  // A quiet second round moves nothing.
+  json again = a.sync();
+  CHECK(again.at("sent") == 0);
+  CHECK(again.at("received") == 0);
+  json status = a.cli.ok({"status"});
+  CHECK(status.at("servers").at(0).at("pending") == 0);
+  CHECK_FALSE(status.at("servers").at(0).at("last_sync").is_null());
+}
+
+TEST_CASE("two devices of one station edit the same field and dispense from one lot offline: all agree",
+          "[e2e][sync][merge]") {
+  TempDir dir;
+  Centre centre(dir);
+  Station laptop(dir, "laptop");
+  laptop.cli.ok({"init", "--station", "TYT-SINHO", "--name", "Trạm Y tế xã Sìn Hồ"});
+  laptop.enroll(centre, centre.station("TYT-SINHO", "Trạm Y tế xã Sìn Hồ"));
+  const std::string an = laptop.patient("Nguyễn Văn An");
+  laptop.cli.ok({"item", "add", "--code", "AMLO5", "--name", "Amlodipin 5mg", "--unit", "viên"});
+  laptop.cli.ok({"stock", "receive", "--item", "AMLO5", "--qty", "100", "--lot", "L1", "--expiry", vn_day(400)});
+  laptop.sync();
+  Station tablet(dir, "tablet");
+  tablet.enroll(centre, centre.device_code("TYT-SINHO", "mobile"));
+  tablet.sync();
+
+  laptop.cli.ok({"patient", "update", an, "--phone", "0912000001"});
+  tablet.cli.ok({"patient", "update", an, "--phone", "0912000002"});
+  laptop.cli.ok({"dispense", an, "--item", "AMLO5", "--qty", "30", "--days", "30"});
+  tablet.cli.ok({"dispense", an, "--item", "AMLO5", "--qty", "20", "--days", "20"});
+  laptop.sync();
+  tablet.sync();
+  laptop.sync();
+
+  const std::string phone = "SELECT phone FROM patients WHERE id = '" + an + "'";
+  const auto winner = query_texts(centre.db(), phone).at(0);
+  CHECK(query_texts(laptop.db(), phone).at(0) == winner);
+  CHECK(query_texts(tablet.db(), phone).at(0) == winner);
+  CHECK(query_int(centre.db(), "SELECT count(*) FROM conflicts WHERE kind = 'patient' AND field = 'phone'") == 1);
+  const std::string on_hand =
+      "SELECT sum(quantity) FROM stock_movements m WHERE lot = 'L1' AND NOT EXISTS "
+      "(SELECT 1 FROM voids v WHERE v.event_id = m.id)";
+  CHECK(query_int(centre.db(), on_hand) == 50);
+  CHECK(query_int(laptop.db(), on_hand) == 50);
+  CHECK(query_int(tablet.db(), on_hand) == 50);
+  json stock = tablet.cli.ok({"stock"});
+  CHECK(stock.dump().find("\"on_hand\":50") != std::string::npos);
+}
+
+TEST_CASE("the same push twice, and a client killed at random moments of a sync: nothing lost, nothing twice",
+          "[e2e][sync][crash]") {
+  TempDir dir;
+  Centre centre(dir);
+  Station a(dir, "station-a");
+  a.cli.ok({"init", "--station", "TYT-SINHO", "--name", "Trạm Y tế xã Sìn Hồ"});
+  a.enroll(centre, centre.station("TYT-SINHO", "Trạm Y tế xã Sìn Hồ"));
+  {
+    std::ofstream csv(dir.file("patients.csv"));
+    csv << "name,sex,birth,village,category\n";
+    for (int i = 0; i < 3000; ++i) csv << "Bệnh nhân " << i << ",female,1950,Bản " << i % 17 << ",elderly\n";
+  }
+  a.cli.ok({"patient", "import", dir.file("patients.csv")});
+  a.sync();
+  REQUIRE(query_int(centre.db(), "SELECT count(*) FROM patients") == 3000);
+
+  SECTION("the same push body delivered twice is stored once") {
+    const std::string p = a.patient("Lò Thị Bình");
+    // The push the client would make, sent twice by hand with its token.
+    auto rows = query_texts(a.db(), "SELECT json_object('seq', seq, 'origin', origin, 'origin_seq', origin_seq, "
+                                    "'hlc', hlc, 'station_id', station_id, 'kind', kind, 'record_id', record_id, "
+                                    "'payload', json(payload)) FROM changes ORDER BY seq DESC LIMIT 1");
+    json body = {{"protocol", 1}, {"changes", json::array({json::parse(rows.at(0))})}};
+    for (int i = 0; i < 2; ++i) {
+      auto res = https_post(centre.server().port, "/v1/push", body.dump(), token_of(a.db()));
+      REQUIRE(res);
+      INFO(res->body);
+      REQUIRE(res->status == 200);
+      json ack = json::parse(res->body);
+      CHECK(ack.at("applied") == (i == 0 ? 1 : 0));
+      CHECK(ack.at("duplicates") == (i == 0 ? 0 : 1));
+    }
+    CHECK(query_int(centre.db(), "SELECT count(*) FROM patients WHERE id = '" + p + "'") == 1);
+    json s = a.sync();  // and the client's own push of it is a duplicate too
+    CHECK(s.at("sent") == 1);
+    CHECK(s.at("duplicates") == 1);
+  }
+
+  SECTION("a new device's first sync killed again and again, then completed") {
+    Station t(dir, "tablet");
+    t.enroll(centre, centre.device_code("TYT-SINHO", "mobile"));
+    std::mt19937 rng(20261123);
+    int killed = 0;
+    for (int i = 0; i < 8; ++i) {
+      // station-cli sync in the background, SIGKILLed after a random while.
+      pid_t pid = 0;
+      std::vector<std::string> args{kStationCli, "--db", t.db(), "sync"};
+      std::vector<char*> argv;
+      for (auto& s : args) argv.push_back(s.data());
+      argv.push_back(nullptr);
+      posix_spawn_file_actions_t fa;
+      posix_spawn_file_actions_init(&fa);
+      posix_spawn_file_actions_addopen(&fa, 1, "/dev/null", O_WRONLY, 0);
+      posix_spawn_file_actions_addopen(&fa, 2, "/dev/null", O_WRONLY, 0);
+      REQUIRE(posix_spawn(&pid, argv[0], &fa, nullptr, argv.data(), environ) == 0);
+      posix_spawn_file_actions_destroy(&fa);
+      std::this_thread::sleep_for(std::chrono::milliseconds(std::uniform_int_distribution<int>(30, 400)(rng)));
+      if (kill(pid, SIGKILL) == 0) ++killed;
+      int st = 0;
+      waitpid(pid, &st, 0);
+      CHECK(query_texts(t.db(), "PRAGMA integrity_check").at(0) == "ok");
+      // Whatever was stored is stored with its cursor: never more patients
+      // than the centre has, never a change twice.
+      CHECK(query_int(t.db(), "SELECT count(*) FROM patients") <= 3000);
+    }
+    UNSCOPED_INFO("killed " << killed << " of 8 syncs mid-way");
+    json s = t.sync();
+    CHECK(query_int(t.db(), "SELECT count(*) FROM patients") == 3000);
+    CHECK(query_int(t.db(), "SELECT count(*) - count(DISTINCT origin || '/' || origin_seq) FROM changes") == 0);
+    CHECK(ids(t.db(), "SELECT id FROM patients") == ids(centre.db(), "SELECT id FROM patients"));
+    CHECK(query_int(centre.db(), "SELECT count(*) - count(DISTINCT origin || '/' || origin_seq) FROM changes") == 0);
+  }
+}
+
+TEST_CASE("refusals: another station's record, a revoked device, a wrong pin, bad requests", "[e2e][sync][refuse]") {
+  TempDir dir;
+  Centre centre(dir);
+  Station a(dir, "station-a");
+  a.cli.ok({"init", "--station", "TYT-SINHO", "--name", "Trạm Y tế xã Sìn Hồ"});
+  a.enroll(centre, centre.station("TYT-SINHO", "Trạm Y tế xã Sìn Hồ"));
+  Station b(dir, "station-b");
+  b.enroll(centre, centre.station("TYT-PHANGSOLIN", "Trạm Y tế xã Phăng Sô Lin"));
+  const std::string an = a.patient("Nguyễn Văn An");
+  b.patient("Vừ A Dính");
+  b.sync();
+
+  SECTION("B pushing A's patient gets it quarantined with the reason, and never pulls A's records") {
+    auto rows = query_texts(a.db(), "SELECT json_object('seq', seq, 'origin', origin, 'origin_seq', origin_seq, "
+                                    "'hlc', hlc, 'station_id', station_id, 'kind', kind, 'record_id', record_id, "
+                                    "'payload', json(payload)) FROM changes WHERE kind = 'patient'");
+    json body = {{"protocol", 1}, {"changes", json::array({json::parse(rows.at(0))})}};
+    auto res = https_post(centre.server().port, "/v1/push", body.dump(), token_of(b.db()));
+    REQUIRE(res);
+    REQUIRE(res->status == 200);
+    json ack = json::parse(res->body);
+    CHECK(ack.at("quarantined") == 1);
+    CHECK_THAT(ack.at("results").at(0).at("reason").get<std::string>(), Contains("out of scope"));
+    CHECK(query_int(centre.db(), "SELECT count(*) FROM patients WHERE id = '" + an + "'") == 0);
+    a.sync();
+    b.sync();
+    CHECK(query_int(centre.db(), "SELECT count(*) FROM patients WHERE id = '" + an + "'") == 1);
+    CHECK(query_int(b.db(), "SELECT count(*) FROM patients WHERE id = '" + an + "'") == 0);
+  }
+
+  SECTION("a revoked device is told so") {
+    const std::string device = query_texts(b.db(), "SELECT value FROM meta WHERE key = 'device_id'").at(0);
+    centre.admin({"device", "revoke", device});
+    b.patient("Giàng Thị Mỷ");
+    CliResult r = b.cli.run({"sync"});
+    CHECK(r.exit_code == 1);
+    CHECK_THAT(r.err, Contains("revoked"));
+    CHECK(query_int(centre.db(), "SELECT count(*) FROM patients WHERE name = 'Giàng Thị Mỷ'") == 0);
+  }
+
+  SECTION("a wrong pinned fingerprint is refused by the client before anything is sent") {
+    Station c(dir, "station-c");
+    std::string wrong = centre.pin();
+    wrong[0] = wrong[0] == 'A' ? 'B' : 'A';
+    CliResult r = c.cli.run({"enroll", "--server", centre.url(), "--code", centre.device_code("TYT-SINHO", "mobile"),
+                             "--pin", wrong});
+    CHECK(r.exit_code == 1);
+    CHECK_THAT(r.err, Contains("certificate mismatch"));
+    CHECK_FALSE(std::filesystem::exists(c.db()));  // no half-made file left behind
+  }
+
+  SECTION("malformed JSON, a wrong protocol version and an oversized body get 4xx and change nothing") {
+    const int64_t before = query_int(centre.db(), "SELECT count(*) FROM changes");
+    auto bad = https_post(centre.server().port, "/v1/push", "{\"protocol\": 1, \"changes\": [", token_of(a.db()));
+    REQUIRE(bad);
+    CHECK(bad->status == 400);
+    CHECK_THAT(bad->body, Contains("JSON"));
+    auto v9 = https_post(centre.server().port, "/v1/push", R"({"protocol": 9, "changes": []})", token_of(a.db()));
+    REQUIRE(v9);
+    CHECK(v9->status == 400);
+    CHECK_THAT(v9->body, Contains("unsupported_protocol"));
+    std::string huge = R"({"protocol": 1, "changes": [], "pad": ")" + std::string(9 * 1024 * 1024, 'x') + "\"}";
+    auto big = https_post(centre.server().port, "/v1/push", huge, token_of(a.db()));
+    if (big) CHECK(big->status == 413);  // or the server closed the connection on it
+    CHECK(query_int(centre.db(), "SELECT count(*) FROM changes") == before);
+  }
+}
+
+TEST_CASE("a device whose clock runs two days ahead is flagged at the centre and warned in its status",
+          "[e2e][sync][clock]") {
+  const char* lib = "/usr/lib/x86_64-linux-gnu/faketime/libfaketime.so.1";
+  INFO("this test runs station-cli under libfaketime (Debian package faketime, installed by scripts/setup.sh)");
+  REQUIRE(std::filesystem::exists(lib));
+  TempDir dir;
+  Centre centre(dir);
+  Station a(dir, "station-a");
+  a.cli.ok({"init", "--station", "TYT-SINHO", "--name", "Trạm Y tế xã Sìn Hồ"});
+  a.enroll(centre, centre.station("TYT-SINHO", "Trạm Y tế xã Sìn Hồ"));
+  a.cli.set_env("LD_PRELOAD", lib);
+  a.cli.set_env("FAKETIME", "+2d");
+  a.cli.set_env("ASAN_OPTIONS", "verify_asan_link_order=0:detect_leaks=0");
+  json s = a.sync();
+  CHECK(s.at("clock_warning") == true);
+  json status = a.cli.ok({"status"});
+  REQUIRE(status.at("warnings").size() == 1);
+  CHECK_THAT(status.at("warnings").at(0).get<std::string>(), Contains("ahead"));
+  json devices = centre.admin({"device", "list"});
+  bool flagged = false;
+  for (const auto& d : devices.at("devices")) flagged = flagged || d.value("clock_warning", false);
+  CHECK(flagged);
+}
+
+}  // namespace tramsync::e2e
+
+#endif  // TRAMSYNC_SERVER_PATH
