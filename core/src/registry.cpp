@@ -40,6 +40,7 @@ Result<Identity> Store::init_central(const std::string& name) {
     id.database_id = impl_->meta("database_id");
     id.utc_offset_minutes = kDefaultUtcOffsetMinutes;
     impl_->set_meta(a.txn(), "station_id", "");
+    impl_->set_meta(a.txn(), "station_name", id.station_name);
     impl_->set_meta(a.txn(), "device_id", id.device_id);
     impl_->set_meta(a.txn(), "device_name", id.device_name);
     impl_->set_meta(a.txn(), "node_role", "central");
@@ -154,12 +155,15 @@ Result<DeviceInfo> Store::enroll_device(const EnrollmentRequest& req) {
                 used_by = q.str(6);
     int64_t expires = q.i64(3);
     q.release();
-    if (!used.empty() && used_by == req.device_id && impl_->now_ms() <= expires) {
+    auto prev = device(req.device_id);
+    // Only the same file may come back as an enrolled device: device ids are
+    // not secret (they are the origin of every change), file ids are.
+    const bool same_file = prev && !req.database_id.empty() && prev->database_id == req.database_id;
+    if (!used.empty() && used_by == req.device_id && impl_->now_ms() <= expires && same_file) {
       // The same device again with the code it redeemed: its answer was lost
       // on the way back. Enrollment is retried safely: the device gets a new
       // token (the one sent before never arrived) and stays the same device.
-      auto prev = device(req.device_id);
-      if (prev && !prev->revoked()) {
+      if (!prev->revoked()) {
         a.db()
             .prepare("UPDATE devices SET token_hash = ?1 WHERE id = ?2")
             .bind(1, req.token_hash)
@@ -181,10 +185,35 @@ Result<DeviceInfo> Store::enroll_device(const EnrollmentRequest& req) {
                        (code.empty() ? std::string("(a reviewer code)") : code),
                    req.station_code};
     }
-    if (device(req.device_id)) {
-      return Error{ErrorCode::kConflict, "", "device_id", "is already enrolled", req.device_id};
-    }
     std::string now = impl_->local_now();
+    if (prev) {
+      // A device enrolled before comes back with a fresh code (its token was
+      // lost, or it was revoked and found again): the same file keeps its
+      // identity and gets a new token; anything else is refused.
+      if (!same_file) {
+        return Error{ErrorCode::kConflict, "", "device_id",
+                     "is enrolled here with another file: a copied or restored file cannot take over a device; "
+                     "enroll it as a new device",
+                     req.device_id};
+      }
+      if (prev->station_id != station_id) {
+        return Error{ErrorCode::kRefused, "", "station",
+                     "of the enrollment code is not this device's station " + prev->station_code, code};
+      }
+      a.db()
+          .prepare("UPDATE devices SET token_hash = ?1, revoked_at = '', role = ?2 WHERE id = ?3")
+          .bind(1, req.token_hash)
+          .bind(2, role)
+          .bind(3, req.device_id)
+          .run();
+      a.db()
+          .prepare("UPDATE enrollment_codes SET used_at = ?1, device_id = ?2 WHERE code_hash = ?3")
+          .bind(1, now)
+          .bind(2, req.device_id)
+          .bind(3, req.code_hash)
+          .run();
+      return *device(req.device_id);
+    }
     a.db()
         .prepare(
             "INSERT INTO devices(id, station_id, name, role, token_hash, database_id, created_at) "
@@ -260,12 +289,12 @@ Status Store::revoke_device(const std::string& id_or_prefix) {
   return {};
 }
 
-Status Store::note_device_seen(const std::string& id, int64_t clock_skew_ms, bool synced) {
+Status Store::note_device_seen(const std::string& id, std::optional<int64_t> clock_skew_ms, bool synced) {
   auto r = impl_->act("device", [&](Action& a) -> Result<bool> {
     std::string now = impl_->local_now();
     a.db()
         .prepare(
-            "UPDATE devices SET last_seen_at = ?1, clock_skew_ms = ?2, "
+            "UPDATE devices SET last_seen_at = ?1, clock_skew_ms = coalesce(?2, clock_skew_ms), "
             "last_sync_at = CASE WHEN ?3 THEN ?1 ELSE last_sync_at END WHERE id = ?4")
         .bind(1, now)
         .bind(2, clock_skew_ms)

@@ -5,6 +5,7 @@
 
 #include "entity.h"
 #include "store_impl.h"
+#include "tramsync/core/hlc.h"
 #include "tramsync/core/merge.h"
 #include "tramsync/core/text.h"
 #include "tramsync/core/validate.h"
@@ -550,6 +551,13 @@ Result<ApplyOutcome> Store::apply_changes(const std::vector<Change>& batch, cons
                                       : "out of scope: this device may not write records of station " + c.station_id;
       } else if (c.station_id.empty() && c.kind != kind::kItem) {
         reason = "out of scope: only items belong to the shared catalogue";
+      } else if (!ctx.allowed_origins.empty() &&
+                 std::find(ctx.allowed_origins.begin(), ctx.allowed_origins.end(), c.origin) ==
+                     ctx.allowed_origins.end()) {
+        reason = "origin " + c.origin.substr(0, 40) + " is neither the sending device nor one it relays for";
+      } else if (Hlc::physical_ms(c.hlc) > impl_->now_ms() + kMaxHlcAheadMs) {
+        reason = "hlc is " + std::to_string((Hlc::physical_ms(c.hlc) - impl_->now_ms()) / 86'400'000) +
+                 " days ahead of this node's clock: the writing device's clock is wrong; held for review";
       }
       if (reason.empty()) {
         // Apply inside a savepoint so a change that fails half-way leaves nothing.
@@ -689,6 +697,12 @@ int64_t Store::count_to_push(const std::string& peer_id) {
   return q.step() ? q.i64(0) : 0;
 }
 
+int64_t Store::max_origin_seq(const std::string& origin) {
+  auto q = impl_->db->prepare("SELECT coalesce(max(origin_seq), 0) FROM changes WHERE origin = ?1");
+  q.bind(1, origin);
+  return q.step() ? q.i64(0) : 0;
+}
+
 int64_t Store::last_seq() {
   auto q = impl_->db->prepare("SELECT coalesce(max(seq), 0) FROM changes");
   return q.step() ? q.i64(0) : 0;
@@ -771,9 +785,26 @@ std::vector<PeerRefusal> Store::peer_refusals() {
   return out;
 }
 
-Status Store::reset_peer_cursors(const std::string& peer_id) {
+int64_t Store::acked_own_origin_seq(const std::string& peer_id) {
+  auto p = peer(peer_id);
+  if (!p) return 0;
+  auto q = impl_->db->prepare(
+      "SELECT coalesce(max(origin_seq), 0) FROM changes WHERE seq <= ?1 AND origin = "
+      "(SELECT value FROM meta WHERE key = 'device_id')");
+  q.bind(1, p->push_cursor);
+  return q.step() ? q.i64(0) : 0;
+}
+
+Status Store::reset_peer_cursors(const std::string& peer_id, bool push, bool pull) {
   auto r = impl_->act("sync", [&](Action& a) -> Result<bool> {
-    a.db().prepare("UPDATE peers SET push_cursor = 0, pull_cursor = 0 WHERE id = ?1").bind(1, peer_id).run();
+    a.db()
+        .prepare(
+            "UPDATE peers SET push_cursor = CASE WHEN ?2 THEN 0 ELSE push_cursor END, "
+            "pull_cursor = CASE WHEN ?3 THEN 0 ELSE pull_cursor END WHERE id = ?1")
+        .bind(1, peer_id)
+        .bind(2, push)
+        .bind(3, pull)
+        .run();
     return true;
   });
   if (!r) return r.error();

@@ -106,7 +106,7 @@ class Exchanger {
       }
       int64_t wait = std::min(options_.backoff_max_ms, options_.backoff_initial_ms << std::min(attempt - 1, 20));
       wait = wait / 2 + static_cast<int64_t>(rng_() % static_cast<uint64_t>(wait / 2 + 1));  // jitter
-      wait = std::max(wait, std::min(retry_after_ms, options_.backoff_max_ms));
+      wait = std::max(wait, std::min<int64_t>(retry_after_ms, 300'000));  // the server's word, up to 5 minutes
       ++report_.retries;
       progress_.phase = SyncProgress::Phase::kRetry;
       progress_.attempt = attempt + 1;
@@ -155,8 +155,8 @@ class Exchanger {
     if (code == "origin_reused") {
       return refused(
           "the server already holds different changes under this device's numbers (" + message +
-          "); this file looks restored from an old backup or copied from another device. Do not keep working on "
-          "it: see 'A file restored from backup' in docs/operations.md");
+          "); this file looks restored from an old backup or copied from another device. Stop writing to it "
+          "and ask the centre: the records it holds are safe, but it needs a new device identity");
     }
     return refused("the server refused the request (HTTP " + std::to_string(status) + " " + code + "): " + message);
   }
@@ -201,6 +201,23 @@ Result<SyncReport> run_sync(Store& store, Exchanger& ex, const std::string& peer
     report.server_replaced = true;
   }
   if (!ex.server_database.empty()) settings.database_id = ex.server_database;
+  // The same server file, but restored from an older backup: it has lost the
+  // end of its log, or some of what it acknowledged of this device. Ask again
+  // from the start / send again what it lost (duplicates are recognised).
+  if (!report.server_replaced) {
+    auto p = store.peer(peer_id);
+    const int64_t log_end = hello->value("log_end", int64_t{-1});
+    const bool lost_log = p && log_end >= 0 && p->pull_cursor > log_end;
+    int64_t server_has = -1;
+    if (auto d = hello->find("device"); d != hello->end() && d->is_object()) {
+      server_has = d->value("max_origin_seq", int64_t{-1});
+    }
+    const bool lost_ours = server_has >= 0 && store.acked_own_origin_seq(peer_id) > server_has;
+    if (lost_log || lost_ours) {
+      if (auto st = store.reset_peer_cursors(peer_id, lost_ours, lost_log); !st) return st.error();
+      report.server_replaced = true;
+    }
+  }
 
   progress.to_send = store.count_to_push(peer_id);
   notify(SyncProgress::Phase::kPush);
@@ -269,7 +286,7 @@ Result<SyncReport> run_sync(Store& store, Exchanger& ex, const std::string& peer
         return Error{ErrorCode::kIo, "sync", "next", "from the server goes back before the cursor asked for",
                      std::to_string(next)};
       }
-      ApplyContext ctx{peer_id, Scope::everything(), true};
+      ApplyContext ctx{peer_id, Scope::everything(), true, {}};
       auto out = store.apply_changes(*changes, ctx, CursorUpdate{peer_id, next});
       if (!out) return out.error();
       report.received += static_cast<int64_t>(changes->size());

@@ -55,6 +55,9 @@ void SyncService::mount(httplib::Server& server) {
       req.body.append(data, n);
       return true;
     });
+    // httplib itself refuses a Content-Length over the server's payload limit
+    // (it drains the body and sets 413) before this reader sees a byte.
+    if (!ok && hres.status == 413) too_large = true;
     if (too_large || !ok) {
       req.body.clear();
       to_httplib(reject(req, too_large ? 413 : 400,

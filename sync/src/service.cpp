@@ -5,6 +5,7 @@
 #include <cstdio>
 #include <map>
 #include <optional>
+#include <random>
 
 #include "tramsync/core/time.h"
 #include "tramsync/sync/auth.h"
@@ -25,7 +26,8 @@ Result<Caller> TokenAuthorizer::authorize(Store& store, const std::string& beare
   if (!d || !auth::constant_time_equal(d->token_hash, hash)) return Error::not_found("token", "");
   if (d->revoked()) {
     return Error{ErrorCode::kRefused, "", "device",
-                 "was revoked at " + d->revoked_at.substr(0, 16) + "; it can no longer sync (enroll it again if found)",
+                 "was revoked at " + d->revoked_at.substr(0, 16) +
+                     "; it can no longer sync (if it was found, ask the centre for a new code and enroll it again)",
                  d->id};
   }
   Caller c;
@@ -76,6 +78,9 @@ Result<SyncService::Lease> SyncService::lease() {
 
 SyncService::SyncService(ServiceOptions options, std::shared_ptr<Authorizer> authorizer)
     : options_(std::move(options)), authorizer_(std::move(authorizer)), pool_(std::make_unique<Pool>()) {
+  // Request ids differ across restarts, so log lines of two runs never share one.
+  std::random_device rd;
+  request_counter_ = (static_cast<uint64_t>(rd()) << 32) ^ rd();
   pool_->path = options_.db_path;
   pool_->options = options_.store_options;
 }
@@ -180,8 +185,10 @@ struct SyncService::Handlers {
 
   std::optional<Caller> authenticate(const Request& req, Response& res, Ctx& ctx, Store& store) {
     std::string h = req.header("Authorization");
-    const std::string prefix = "Bearer ";
-    if (h.compare(0, prefix.size(), prefix) != 0) {
+    const std::string prefix = "bearer ";
+    std::string scheme = h.substr(0, prefix.size());
+    for (auto& ch : scheme) ch = static_cast<char>(std::tolower(static_cast<unsigned char>(ch)));
+    if (scheme != prefix) {
       fail(res, ctx, 401, "unauthorized", "missing bearer token: enroll this device first");
       return std::nullopt;
     }
@@ -199,9 +206,11 @@ struct SyncService::Handlers {
     return c.value();
   }
 
-  int64_t client_skew(const Request& req) {
+  // The caller's clock minus this server's, from its X-TramSync-Time header;
+  // nullopt without a usable header (then nothing is recorded).
+  std::optional<int64_t> client_skew(const Request& req) {
     std::string t = req.header(protocol::kClientTimeHeader);
-    if (t.empty() || t.size() > 18 || t.find_first_not_of("0123456789") != std::string::npos) return 0;
+    if (t.empty() || t.size() > 18 || t.find_first_not_of("0123456789") != std::string::npos) return std::nullopt;
     return std::stoll(t) - now_ms();
   }
 
@@ -250,7 +259,12 @@ struct SyncService::Handlers {
                            str("database_id"), str("station_code")};
       auto d = store.enroll_device(er);
       if (!d) {
-        return fail(res, ctx, status_for(d.error()), d.error().code == ErrorCode::kConflict ? "conflict" : "refused",
+        const int status = status_for(d.error());
+        return fail(res, ctx, status,
+                    status == 400   ? "bad_request"
+                    : status == 409 ? "conflict"
+                    : status == 503 ? "unavailable"
+                                    : "refused",
                     d.error().message());
       }
       ++svc.metrics_.enrolled;
@@ -292,7 +306,14 @@ struct SyncService::Handlers {
                         " changes, got " + std::to_string(changes->size()));
       }
       ctx.log.changes = static_cast<int64_t>(changes->size());
-      ApplyContext ac{caller->device.id, caller->write, caller->may_write_catalogue};
+      ApplyContext ac{caller->device.id, caller->write, caller->may_write_catalogue, {caller->device.id}};
+      // A device writes under its own name, or relays for devices of its own
+      // station registered here.
+      for (const auto& d : store.devices()) {
+        if (d.id != caller->device.id && !d.station_id.empty() && d.station_id == caller->device.station_id) {
+          ac.allowed_origins.push_back(d.id);
+        }
+      }
       auto out = store.apply_changes(*changes, ac);
       if (!out) {
         return fail(res, ctx, status_for(out.error()),
@@ -379,17 +400,22 @@ struct SyncService::Handlers {
       json body = {{"protocol", protocol::kVersion},
                    {"protocol_versions", {protocol::kVersion}},
                    {"name", id ? id->station_name : ""},
+                   {"log_end", store.last_seq()},
                    {"server_time_ms", now_ms()}};
       body.update(node_fields(store));
       if (!req.header("Authorization").empty()) {
         auto caller = authenticate(req, res, ctx, store);
         if (!caller) return;
-        int64_t skew = client_skew(req);
+        auto skew = client_skew(req);
         (void)store.note_device_seen(caller->device.id, skew, false);
         body["device"] = {{"id", caller->device.id},
                           {"role", caller->device.role},
                           {"station", caller->device.station_code},
-                          {"clock_skew_ms", skew}};
+                          {"clock_skew_ms", skew ? json(*skew) : json(nullptr)},
+                          // What this server holds of the device's own changes:
+                          // less than the device had acknowledged means the
+                          // server was restored from a backup.
+                          {"max_origin_seq", store.max_origin_seq(caller->device.id)}};
       }
       reply(res, ctx, 200, body);
     });
@@ -457,7 +483,16 @@ std::string SyncService::metrics_text() {
     auto id = (*l)->identity();
     int offset = id ? id->utc_offset_minutes : kDefaultUtcOffsetMinutes;
     for (const auto& [code, at] : last) {
-      out += "tramsync_station_last_sync_timestamp_seconds{station=\"" + code + "\"} " +
+      std::string label;
+      for (char ch : code) {
+        if (ch == '\\' || ch == '"') label += '\\';
+        if (ch == '\n') {
+          label += "\\n";
+          continue;
+        }
+        label += ch;
+      }
+      out += "tramsync_station_last_sync_timestamp_seconds{station=\"" + label + "\"} " +
              std::to_string(ms_from_local_time(at, offset) / 1000) + "\n";
     }
   }

@@ -80,8 +80,8 @@ Result<std::vector<Change>> changes_from_json(const json& doc, const char* key) 
     }
     ch.origin_seq = seq->get<int64_t>();
     auto hlc = c.find("hlc");
-    if (hlc == c.end() || !hlc->is_number_unsigned()) {
-      return bad(at + "hlc", "must be a non-negative integer", hlc == c.end() ? json() : *hlc);
+    if (hlc == c.end() || !hlc->is_number_unsigned() || hlc->get<uint64_t>() >= (uint64_t{1} << 63)) {
+      return bad(at + "hlc", "must be a non-negative integer below 2^63", hlc == c.end() ? json() : *hlc);
     }
     ch.hlc = hlc->get<uint64_t>();
     auto payload = c.find("payload");

@@ -11,6 +11,7 @@
 #include <string>
 
 #include "../core/fixture.h"
+#include "tramsync/core/hlc.h"
 #include "tramsync/sync/auth.h"
 #include "tramsync/sync/client.h"
 #include "tramsync/sync/memory_transport.h"
@@ -281,7 +282,7 @@ TEST_CASE("another station's record is quarantined at the centre and reported ba
     if (c.kind == "patient") patient_changes.push_back(c);
   }
   REQUIRE(patient_changes.size() == 1);
-  must(b.store->apply_changes(patient_changes, ApplyContext{"usb-stick", Scope::everything(), true}));
+  must(b.store->apply_changes(patient_changes, ApplyContext{"usb-stick", Scope::everything(), true, {}}));
   const std::string own = add_patient(*b.store, "Vàng A Dế");
   auto r = b.sync();
   CHECK(r.server_quarantined == 1);
@@ -376,4 +377,117 @@ TEST_CASE("a device whose clock runs two days ahead is flagged at the centre and
   auto skew = centre.admin->device(must(a.store->identity()).device_id)->clock_skew_ms;
   CHECK(skew > 2 * kDayMs - kHourMs);
   CHECK(sync::peer_settings(*a.store->peer(a.peer)).clock_skew_ms == r.clock_skew_ms);
+}
+
+namespace {
+// A push of `changes` made by hand with the device's own token.
+json raw_push(Device& d, const std::vector<Change>& changes) {
+  sync::Request req;
+  req.method = "POST";
+  req.path = "/v1/push";
+  req.headers["Authorization"] = "Bearer " + sync::peer_settings(*d.store->peer(d.peer)).token;
+  json cs = json::array();
+  for (const auto& c : changes) {
+    cs.push_back({{"seq", c.seq}, {"origin", c.origin}, {"origin_seq", c.origin_seq}, {"hlc", c.hlc},
+                  {"station_id", c.station_id}, {"kind", c.kind}, {"record_id", c.record_id},
+                  {"payload", json::parse(c.payload)}});
+  }
+  req.body = json{{"protocol", 1}, {"changes", cs}}.dump();
+  auto res = must(d.link->roundtrip(req));
+  INFO(res.body);
+  REQUIRE(res.status == 200);
+  return json::parse(res.body);
+}
+}  // namespace
+
+TEST_CASE("a device cannot write under another device's name, nor with a clock years ahead", "[sync][client]") {
+  TempDir dir;
+  Centre centre(dir);
+  Device a(dir, "station-a", centre, "TYT-SINHO", "Trạm Y tế xã Sìn Hồ");
+  add_patient(*a.store, "Nguyễn Văn An");
+  Change c = a.store->changes_after(0, 100).back();
+  REQUIRE(c.kind == "patient");
+
+  Change forged = c;
+  forged.origin = "0f0f0f0f-0000-4000-8000-000000000001";  // nobody enrolled here
+  json ack = raw_push(a, {forged});
+  CHECK(ack.at("quarantined") == 1);
+  CHECK_THAT(ack.at("results").at(0).at("reason").get<std::string>(), Contains("neither the sending device"));
+
+  Change ahead = c;
+  ahead.origin_seq = 999;
+  ahead.hlc = Hlc::pack(now_ms() + 400 * kDayMs, 0);
+  ack = raw_push(a, {ahead});
+  CHECK(ack.at("quarantined") == 1);
+  CHECK_THAT(ack.at("results").at(0).at("reason").get<std::string>(), Contains("days ahead"));
+  CHECK(count(centre.path, "SELECT count(*) FROM patients") == 0);
+
+  // Its own changes, as they are, go in; the centre's clock did not move.
+  a.sync();
+  CHECK(count(centre.path, "SELECT count(*) FROM patients") == 1);
+  CHECK(Hlc::physical_ms(static_cast<uint64_t>(count(centre.path, "SELECT max(hlc) FROM changes"))) <
+        now_ms() + kHourMs);
+}
+
+TEST_CASE("a revoked device found again enrolls with a new code; another file cannot take its place",
+          "[sync][client][enroll]") {
+  TempDir dir;
+  Centre centre(dir);
+  Device a(dir, "station-a", centre, "TYT-SINHO", "Trạm Y tế xã Sìn Hồ");
+  a.sync();
+  const std::string device = must(a.store->identity()).device_id;
+  must(centre.admin->revoke_device(device));
+  CHECK_THAT(must_fail(sync::sync_with_peer(*a.store, *a.link, a.peer, a.options)).message(), Contains("revoked"));
+
+  // Another file (another database id) with a fresh code cannot claim the device id.
+  Device impostor(dir, "other", centre);
+  must(impostor.store->init_station("TYT-SINHO", "Trạm Y tế xã Sìn Hồ", "laptop"));
+  auto req_code = centre.new_code("TYT-SINHO", kRoleStation);
+  sync::Request req;
+  req.method = "POST";
+  req.path = "/v1/enroll";
+  req.body = json{{"protocol", 1}, {"code", req_code}, {"device_id", device}, {"device_name", "x"},
+                  {"database_id", impostor.store->database_id()}, {"station_code", "TYT-SINHO"}}
+                 .dump();
+  auto res = must(impostor.link->roundtrip(req));
+  CHECK(res.status == 409);
+  CHECK_THAT(res.body, Contains("cannot take over a device"));
+
+  // The real file, with a new code from the centre, is back.
+  auto r = must(sync::enroll(*a.store, *a.link, {"mem://centre", centre.new_code("TYT-SINHO", kRoleStation), "", "",
+                                                  ""}));
+  CHECK(r.peer.id == a.peer);
+  add_patient(*a.store, "Lò Thị Bình");
+  a.sync();
+  CHECK(count(centre.path, "SELECT count(*) FROM patients") == 1);
+  CHECK_FALSE(centre.admin->device(device)->revoked());
+}
+
+TEST_CASE("a centre restored from an older backup gets back what it lost on the next sync", "[sync][client]") {
+  TempDir dir;
+  Centre centre(dir);
+  Device a(dir, "station-a", centre, "TYT-SINHO", "Trạm Y tế xã Sìn Hồ");
+  for (int i = 0; i < 3; ++i) add_patient(*a.store, "Trước " + std::to_string(i));
+  a.sync();
+  {
+    sqlite3* db = nullptr;
+    REQUIRE(sqlite3_open(centre.path.c_str(), &db) == SQLITE_OK);
+    REQUIRE(sqlite3_exec(db, ("VACUUM INTO '" + dir.file("backup.db") + "'").c_str(), nullptr, nullptr, nullptr) ==
+            SQLITE_OK);
+    sqlite3_close(db);
+  }
+  for (int i = 0; i < 3; ++i) add_patient(*a.store, "Sau " + std::to_string(i));
+  a.sync();
+  REQUIRE(count(centre.path, "SELECT count(*) FROM patients") == 6);
+
+  // The centre's disk dies; last night's backup is put in its place.
+  sync::ServiceOptions o;
+  o.db_path = dir.file("backup.db");
+  sync::SyncService restored(o, std::make_shared<sync::TokenAuthorizer>());
+  MemoryTransport link(restored, "station-a");
+  auto r = must(sync::sync_with_peer(*a.store, link, a.peer, a.options));
+  CHECK(r.server_replaced);
+  CHECK(count(dir.file("backup.db"), "SELECT count(*) FROM patients") == 6);
+  CHECK(count(dir.file("backup.db"),
+              "SELECT count(*) - count(DISTINCT origin || '/' || origin_seq) FROM changes") == 0);
 }

@@ -43,12 +43,17 @@ TEST_CASE("a batch decodes to the changes that were encoded, unknown payload fie
   CHECK(json::parse(wire::encode_batch(in)).at("protocol") == tramsync::protocol::kVersion);
 }
 
-TEST_CASE("an HLC above 2^63 survives the round trip", "[sync][wire]") {
+TEST_CASE("an HLC up to 2^63 - 1 survives the round trip; 2^63 and above is refused", "[sync][wire]") {
+  // The change log stores an hlc in SQLite's signed 64-bit integer.
   Change c = sample(1);
-  c.hlc = 0xFFFF'FFFF'FFFF'0001ULL;
+  c.hlc = 0x7FFF'FFFF'FFFF'0001ULL;
   auto out = wire::decode_batch(wire::encode_batch({c}));
   REQUIRE(out.ok());
   CHECK(out->front().hlc == c.hlc);
+  c.hlc = 0x8000'0000'0000'0000ULL;
+  auto bad = wire::decode_batch(wire::encode_batch({c}));
+  REQUIRE_FALSE(bad.ok());
+  CHECK(bad.error().field == "changes[0].hlc");
 }
 
 TEST_CASE("a malformed batch is refused naming the field", "[sync][wire]") {

@@ -29,7 +29,16 @@ struct ApplyContext {
   std::string from_peer;          // the device or node that sent the batch
   Scope write_scope = Scope::everything();
   bool may_write_catalogue = true;  // items with station_id "" (published by the centre)
+  // The origins the sender may send changes of (its own, and devices it relays
+  // for); empty: any. A change of another origin is quarantined, so no device
+  // can write under another's name or take its change numbers.
+  std::vector<std::string> allowed_origins;
 };
+
+// A change whose hlc runs further than this ahead of the receiver's clock is
+// held in quarantine: a clock set years ahead would otherwise drag every node's
+// clock with it. A device a few days off is accepted (and flagged).
+inline constexpr int64_t kMaxHlcAheadMs = 7LL * 24 * 3600 * 1000;
 
 enum class ApplyStatus { kApplied, kDuplicate, kQuarantined };
 const char* to_string(ApplyStatus s);

@@ -168,7 +168,9 @@ class Store {
   // Forgets how far this node and the peer got (both cursors back to 0), for a
   // peer that is not the one it was (a new server file): the next sync sends
   // and asks for everything again; duplicates are recognised on both sides.
-  Status reset_peer_cursors(const std::string& peer_id);
+  Status reset_peer_cursors(const std::string& peer_id, bool push = true, bool pull = true);
+  // The highest origin_seq of this node's own changes the peer acknowledged.
+  int64_t acked_own_origin_seq(const std::string& peer_id);
   Status mark_synced(const std::string& peer_id);
   int64_t last_seq();
   std::vector<QuarantinedChange> quarantined(bool held_only = true);
@@ -196,8 +198,12 @@ class Store {
   std::optional<DeviceInfo> device(const std::string& id);
   std::vector<DeviceInfo> devices();
   Status revoke_device(const std::string& id);
-  // Notes a request from a device: when, its clock skew, and whether it completed a sync.
-  Status note_device_seen(const std::string& id, int64_t clock_skew_ms, bool synced);
+  // Notes a request from a device: when, its clock skew (nullopt: unknown, the
+  // last one is kept), and whether it completed a sync.
+  Status note_device_seen(const std::string& id, std::optional<int64_t> clock_skew_ms, bool synced);
+  // The highest origin_seq this node holds of `origin` (0: none), so a device
+  // can tell that a server restored from a backup lost some of its changes.
+  int64_t max_origin_seq(const std::string& origin);
 
   // Runs PRAGMA integrity_check; "ok" when the file is sound.
   std::string integrity_check();
