@@ -15,16 +15,17 @@ FieldDecision decide_field(const std::optional<Version>& stored, const std::opti
   Order o = compare(incoming, *stored);
   if (o == Order::kSame) return {Outcome::kSame, false};
   const bool values_differ = stored_value != incoming_value;
-  // Two creations of the same record, neither writer having seen the other
-  // (a station registered at the centre and made offline with `init`): a field
-  // one of them left blank is filled by the other, whichever is newer, and that
-  // is no conflict. Deterministic on every node: (non-blank, hlc, origin) is a
-  // total order.
-  if (!stored_base && !incoming_base && values_differ) {
-    auto blank = [](const std::string& v) { return v == "\"\"" || v == "null"; };
-    if (blank(stored_value) != blank(incoming_value)) {
-      return {blank(incoming_value) ? Outcome::kKeep : Outcome::kTake, false};
-    }
+  // A blank value written by a creation (no base: the writer had seen no
+  // earlier version) means "not known yet", not a choice: it is weaker than any
+  // other write, so a field one creation left empty is filled by the other
+  // creation or by any edit, whatever the hlc order, and that is no conflict.
+  // (blank-from-creation, hlc, origin) stays a total order, so every node ends
+  // with the same value whatever order the writes arrive in.
+  auto blank = [](const std::string& v) { return v == "\"\"" || v == "null"; };
+  const bool weak_stored = !stored_base && blank(stored_value);
+  const bool weak_incoming = !incoming_base && blank(incoming_value);
+  if (values_differ && weak_stored != weak_incoming) {
+    return {weak_incoming ? Outcome::kKeep : Outcome::kTake, false};
   }
   if (o == Order::kNewer) {
     // The incoming writer had seen what is stored: an ordinary edit.

@@ -45,9 +45,11 @@ struct FieldDecision {
 //
 // The greater (hlc, origin) wins. The writes were sequential when the newer one's
 // base is the older one's version; otherwise, if the values differ, concurrent.
-// One exception: when neither write had a base (two creations of the same
-// record) and exactly one value is blank ("" or null), the non-blank one wins,
-// without a conflict: a field left empty at creation is unknown, not a choice.
+// One exception: a blank value ("" or null) written with no base (by a
+// creation) is weaker than any other write: it never replaces another value and
+// is replaced by any, without a conflict. A field left empty when a record was
+// created is unknown, not a choice (a station made offline with `init` and also
+// registered at the centre).
 FieldDecision decide_field(const std::optional<Version>& stored, const std::optional<Version>& stored_base,
                            const std::string& stored_value, const Version& incoming,
                            const std::optional<Version>& incoming_base, const std::string& incoming_value);
