@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # The main job, end to end on the embedded default: installs what is missing,
-# builds, then runs a commune health station's day with station-cli — offline,
-# on one SQLite file — and prints its daily report.
+# builds, runs a commune health station's day with station-cli — offline, on one
+# SQLite file — then starts a central server on loopback (HTTPS, self-signed
+# certificate), enrolls that station and a second one, lets both sync, and
+# prints what the centre holds: the union of both stations' records.
 #   scripts/demo.sh [WORK_DIR]     (default: a new temporary folder)
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
@@ -93,3 +95,67 @@ say "Status: every write is a change waiting to sync"
 cli status
 echo
 echo "Station file: $TRAMSYNC_DB (integrity: $(sqlite3 "$TRAMSYNC_DB" 'PRAGMA integrity_check'))"
+
+# --- the link returns: the district centre, a second station, sync ---------------
+central="$work/central.db"
+rm -f "$central" "$central-wal" "$central-shm"
+srv() { "$root/build/server/tramsync-server" --db "$central" "$@"; }
+field() { sed -n "s/.*\"$1\": *\"\{0,1\}\([^\",}]*\).*/\1/p" | head -1; }
+
+say "The district centre registers both stations (one-time enrollment codes)"
+code_a=$(srv station add --code TYT-SINHO --name "Trạm Y tế xã Sìn Hồ" --district "Sìn Hồ" --province "Lai Châu" \
+         --json | field enrollment_code)
+code_b=$(srv station add --code TYT-PHANGSOLIN --name "Trạm Y tế xã Phăng Sô Lin" --district "Sìn Hồ" \
+         --province "Lai Châu" --json | field enrollment_code)
+srv item add --code ORS --name "Oresol 245" --unit gói >/dev/null
+srv station list
+
+say "The centre's server on loopback: HTTPS with a self-signed certificate"
+srv serve --listen 127.0.0.1:0 --self-signed "$work/tls" >"$work/server.out" 2>"$work/server.log" &
+server_pid=$!
+trap 'kill -TERM $server_pid 2>/dev/null || true' EXIT
+for _ in $(seq 100); do grep -q '^listening on' "$work/server.out" 2>/dev/null && break; sleep 0.1; done
+cat "$work/server.out"
+url=$(sed -n 's/^listening on //p' "$work/server.out")
+pin=$(sed -n 's/^fingerprint SHA256 //p' "$work/server.out")
+[ -n "$url" ] || { echo "the server did not start:" >&2; cat "$work/server.log" >&2; exit 1; }
+
+say "Station Sìn Hồ, offline until now, enrolls (pinning the certificate) and syncs"
+cli enroll --server "$url" --code "$code_a" --pin "$pin"
+cli sync
+
+say "Station Phăng Sô Lin enrolls a new laptop, works offline, syncs"
+b="$work/phangsolin.db"
+rm -f "$b" "$b-wal" "$b-shm"
+cli_b() { "$root/build/station-cli/station-cli" --db "$b" "$@"; }
+cli_b enroll --server "$url" --code "$code_b" --pin "$pin" --name laptop
+pa=$(cli_b patient add --name "Vàng Thị Sua" --sex female --birth 1947 --village "Phăng Sô Lin" --category elderly)
+cli_b patient add --name "Lý A Sử" --sex male --birth 1958 --village "Nậm Cuổi" --category chronic \
+  --condition "tăng huyết áp" >/dev/null
+cli_b visit add "$pa" --temp 36.9 --bp 140/90 >/dev/null
+cli_b waste add --kind sharps --bags 1 --weight-kg 0.2 --patient "$pa" >/dev/null
+cli_b sync
+cli sync   # Sìn Hồ again: nothing of Phăng Sô Lin's comes down, the catalogue does
+cli status
+
+say "What the centre holds: both stations' records, each once"
+sqlite3 -header -column "$central" "
+  SELECT s.code AS station,
+         (SELECT count(*) FROM patients p WHERE p.station_id = s.id) AS patients,
+         (SELECT count(*) FROM visits v WHERE v.station_id = s.id) AS visits,
+         (SELECT count(*) FROM stock_movements m WHERE m.station_id = s.id) AS stock_movements,
+         (SELECT count(*) FROM waste_batches w WHERE w.station_id = s.id) AS waste_batches,
+         (SELECT count(*) FROM changes c WHERE c.station_id = s.id) AS changes
+  FROM stations s ORDER BY s.code;"
+echo "Duplicated changes at the centre: $(sqlite3 "$central" \
+  "SELECT count(*) - count(DISTINCT origin || '/' || origin_seq) FROM changes")"
+echo "Patients of Phăng Sô Lin at Sìn Hồ: $(sqlite3 "$TRAMSYNC_DB" \
+  "SELECT count(*) FROM patients p JOIN stations s ON s.id = p.station_id WHERE s.code = 'TYT-PHANGSOLIN'")"
+srv device list
+kill -TERM "$server_pid"
+wait "$server_pid" || true
+trap - EXIT
+echo
+echo "Server log (one JSON line per request): $work/server.log"
+tail -n 3 "$work/server.log"
+echo "Central file: $central (integrity: $(sqlite3 "$central" 'PRAGMA integrity_check'))"
