@@ -28,8 +28,7 @@ const char* const kSyncPaths[] = {"/v1/enroll", "/v1/push", "/v1/pull", "/v1/sta
 struct InFlight {
   std::chrono::steady_clock::time_point start;
   bool routed = false;
-  bool logged = false;     // logged already, by SyncService
-  bool oversized = false;  // Content-Length above protocol::kMaxRequestBytes
+  bool logged = false;  // logged already, by SyncService
 };
 thread_local InFlight t_request;
 
@@ -118,12 +117,6 @@ Result<std::unique_ptr<CentralServer>> CentralServer::create(const ServerConfig&
   options.db_path = config.db_path;
   options.on_request = [logger = &log](const sync::RequestLog& r) {
     t_request.logged = true;
-    if (t_request.oversized && r.status == 400) {  // see the pre-routing handler
-      sync::RequestLog corrected = r;
-      corrected.status = 413;
-      corrected.error = error_code_for(413);
-      return logger->request(corrected);
-    }
     logger->request(r);
   };
   s->service_ = std::make_unique<sync::SyncService>(std::move(options), std::make_shared<sync::TokenAuthorizer>());
@@ -147,19 +140,11 @@ void CentralServer::install_handlers() {
   http.set_keep_alive_timeout(config_.keep_alive_timeout_s);
   http.set_keep_alive_max_count(config_.keep_alive_max_count);
 
-  // A body announced as larger than any request may be is never read:
-  // httplib skips it (reading and dropping it, so the client can still read
-  // the answer) and tells the handler's reader 413. sync's reader cannot tell
-  // that apart from a corrupt body and answers 400 "could not be read", so
-  // the request is marked here and the answer (and its log line) corrected to
-  // 413 below. Bodies without a length, and gzip bodies that inflate past the
-  // limit, are cut off by sync's own reader with 413. See server/README.md.
-  http.set_pre_routing_handler([](const httplib::Request& req, httplib::Response&) {
-    const std::string length = req.get_header_value("Content-Length");
-    const bool oversized =
-        !length.empty() && length.size() <= 20 && length.find_first_not_of("0123456789") == std::string::npos &&
-        std::strtoull(length.c_str(), nullptr, 10) > static_cast<unsigned long long>(protocol::kMaxRequestBytes);
-    t_request = InFlight{std::chrono::steady_clock::now(), true, false, oversized};
+  // Each request's start, for the log line of requests sync does not log.
+  // (A body announced as larger than kMaxRequestBytes is never read: httplib
+  // drops it and sync's reader answers 413.)
+  http.set_pre_routing_handler([](const httplib::Request&, httplib::Response&) {
+    t_request = InFlight{std::chrono::steady_clock::now(), true, false};
     return httplib::Server::HandlerResponse::Unhandled;
   });
 
@@ -187,19 +172,10 @@ void CentralServer::install_handlers() {
 
   // JSON for every error httplib answers itself (no route, a body too large,
   // a malformed request). Answers that already have a body -- sync's JSON
-  // errors -- are left alone, but for the oversized body (see above). This
+  // errors -- are left alone. This
   // runs before httplib sets Content-Length and compresses the body.
   http.set_error_handler(httplib::Server::HandlerWithResponse([](const httplib::Request& req,
                                                                    httplib::Response& res) {
-    if (t_request.oversized && res.status == 400) {
-      json body = json::parse(res.body, nullptr, /*allow_exceptions=*/false);
-      if (!body.is_object()) body = json::object();
-      body["error"] = error_message_for(413, req) + ", got a Content-Length of " +
-                      req.get_header_value("Content-Length").substr(0, 20);
-      body["code"] = error_code_for(413);
-      reply_json(res, 413, body);
-      return httplib::Server::HandlerResponse::Handled;
-    }
     if (!res.body.empty()) return httplib::Server::HandlerResponse::Unhandled;
     reply_json(res, res.status,
                {{"error", error_message_for(res.status, req)}, {"code", error_code_for(res.status)}});

@@ -555,7 +555,7 @@ Result<ApplyOutcome> Store::apply_changes(const std::vector<Change>& batch, cons
                  std::find(ctx.allowed_origins.begin(), ctx.allowed_origins.end(), c.origin) ==
                      ctx.allowed_origins.end()) {
         reason = "origin " + c.origin.substr(0, 40) + " is neither the sending device nor one it relays for";
-      } else if (Hlc::physical_ms(c.hlc) > impl_->now_ms() + kMaxHlcAheadMs) {
+      } else if (ctx.check_clock && Hlc::physical_ms(c.hlc) > impl_->now_ms() + kMaxHlcAheadMs) {
         reason = "hlc is " + std::to_string((Hlc::physical_ms(c.hlc) - impl_->now_ms()) / 86'400'000) +
                  " days ahead of this node's clock: the writing device's clock is wrong; held for review";
       }
@@ -698,7 +698,10 @@ int64_t Store::count_to_push(const std::string& peer_id) {
 }
 
 int64_t Store::max_origin_seq(const std::string& origin) {
-  auto q = impl_->db->prepare("SELECT coalesce(max(origin_seq), 0) FROM changes WHERE origin = ?1");
+  // Held or decided in quarantine counts too: the number was received.
+  auto q = impl_->db->prepare(
+      "SELECT max(coalesce((SELECT max(origin_seq) FROM changes WHERE origin = ?1), 0), "
+      "coalesce((SELECT max(origin_seq) FROM quarantine WHERE origin = ?1), 0))");
   q.bind(1, origin);
   return q.step() ? q.i64(0) : 0;
 }

@@ -286,7 +286,7 @@ Result<SyncReport> run_sync(Store& store, Exchanger& ex, const std::string& peer
         return Error{ErrorCode::kIo, "sync", "next", "from the server goes back before the cursor asked for",
                      std::to_string(next)};
       }
-      ApplyContext ctx{peer_id, Scope::everything(), true, {}};
+      ApplyContext ctx{peer_id, Scope::everything(), true, {}, /*check_clock=*/false};
       auto out = store.apply_changes(*changes, ctx, CursorUpdate{peer_id, next});
       if (!out) return out.error();
       report.received += static_cast<int64_t>(changes->size());

@@ -306,7 +306,7 @@ struct SyncService::Handlers {
                         " changes, got " + std::to_string(changes->size()));
       }
       ctx.log.changes = static_cast<int64_t>(changes->size());
-      ApplyContext ac{caller->device.id, caller->write, caller->may_write_catalogue, {caller->device.id}};
+      ApplyContext ac{caller->device.id, caller->write, caller->may_write_catalogue, {caller->device.id}, true};
       // A device writes under its own name, or relays for devices of its own
       // station registered here.
       for (const auto& d : store.devices()) {

@@ -282,7 +282,7 @@ TEST_CASE("another station's record is quarantined at the centre and reported ba
     if (c.kind == "patient") patient_changes.push_back(c);
   }
   REQUIRE(patient_changes.size() == 1);
-  must(b.store->apply_changes(patient_changes, ApplyContext{"usb-stick", Scope::everything(), true, {}}));
+  must(b.store->apply_changes(patient_changes, ApplyContext{"usb-stick", Scope::everything(), true, {}, true}));
   const std::string own = add_patient(*b.store, "Vàng A Dế");
   auto r = b.sync();
   CHECK(r.server_quarantined == 1);
@@ -490,4 +490,45 @@ TEST_CASE("a centre restored from an older backup gets back what it lost on the 
   CHECK(count(dir.file("backup.db"), "SELECT count(*) FROM patients") == 6);
   CHECK(count(dir.file("backup.db"),
               "SELECT count(*) - count(DISTINCT origin || '/' || origin_seq) FROM changes") == 0);
+}
+
+TEST_CASE("a device whose last change the centre holds in quarantine does not send its log again and again",
+          "[sync][client]") {
+  TempDir dir;
+  Centre centre(dir);
+  Device a(dir, "station-a", centre, "TYT-SINHO", "Trạm Y tế xã Sìn Hồ");
+  add_patient(*a.store, "Nguyễn Văn An");
+  a.sync();
+  // Its next change is written with a clock ten days ahead: held at the centre.
+  ManualClock ahead(now_ms() + 10 * kDayMs);
+  {
+    StoreOptions o;
+    o.clock = &ahead;
+    auto skewed = must(Store::open(dir.file("station-a.db"), o));
+    add_patient(*skewed, "Lò Thị Bình");
+  }
+  auto r = a.sync();
+  CHECK(r.server_quarantined == 1);
+  auto again = a.sync();
+  CHECK(again.sent == 0);
+  CHECK_FALSE(again.server_replaced);
+}
+
+TEST_CASE("a device whose own clock is far behind still takes the centre's changes", "[sync][client][clock]") {
+  TempDir dir;
+  Centre centre(dir);
+  must(centre.admin->add_item({"PARA500", "Paracetamol 500mg", "tablet", "medicine", std::nullopt}));
+  ManualClock behind(now_ms() - 30 * kDayMs);
+  Device a(dir, "station-a", centre);
+  a.store.reset();
+  StoreOptions o;
+  o.clock = &behind;
+  a.store = must(Store::open(dir.file("station-a.db"), o));
+  must(a.store->init_station("TYT-SINHO", "Trạm Y tế xã Sìn Hồ", "laptop"));
+  a.enroll(centre.station("TYT-SINHO"));
+  a.options.clock = &behind;
+  auto r = a.sync();
+  CHECK(r.quarantined == 0);
+  CHECK(must(a.store->find_item("PARA500")).name == "Paracetamol 500mg");
+  CHECK(r.clock_warning);
 }

@@ -33,6 +33,10 @@ struct ApplyContext {
   // for); empty: any. A change of another origin is quarantined, so no device
   // can write under another's name or take its change numbers.
   std::vector<std::string> allowed_origins;
+  // Hold changes whose hlc runs more than kMaxHlcAheadMs ahead of this node's
+  // clock. A server checks what devices send; a device taking its server's
+  // changes does not (its own clock may be the one that is behind).
+  bool check_clock = true;
 };
 
 // A change whose hlc runs further than this ahead of the receiver's clock is

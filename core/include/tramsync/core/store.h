@@ -201,7 +201,8 @@ class Store {
   // Notes a request from a device: when, its clock skew (nullopt: unknown, the
   // last one is kept), and whether it completed a sync.
   Status note_device_seen(const std::string& id, std::optional<int64_t> clock_skew_ms, bool synced);
-  // The highest origin_seq this node holds of `origin` (0: none), so a device
+  // The highest origin_seq this node received of `origin`, stored or held in
+  // quarantine (0: none), so a device
   // can tell that a server restored from a backup lost some of its changes.
   int64_t max_origin_seq(const std::string& origin);
 
