@@ -64,7 +64,7 @@ cli visit add "$an" --temp 36.8 --spo2 97 --bp 150/95 --pulse 78 --note "huyết
 cli visit add "$hoa" --temp 38.2 --spo2 95 --pulse 96 --symptom sốt --symptom ho --at "${today}T00:20" >/dev/null
 cli visit add "$dinh" --bp 135/85 --at "${today}T00:30" --refer --note "chuyển tuyến huyện khám đường huyết" >/dev/null
 
-say "Two months of chronic medicine at home (first expiry first out: two lots)"
+say "Two months of chronic medicine at home (first expiry first out)"
 cli dispense "$an" --item AMLO5 --qty 150 --days 60 --at "${today}T00:06"
 wrong=$(cli dispense "$hoa" --item PARA500 --qty 30 --days 5 --at "${today}T00:21")
 cli void "$wrong" --reason "nhập nhầm số lượng" >/dev/null
@@ -111,7 +111,8 @@ srv item add --code ORS --name "Oresol 245" --unit gói >/dev/null
 srv station list
 
 say "The centre's server on loopback: HTTPS with a self-signed certificate"
-srv serve --listen 127.0.0.1:0 --self-signed "$work/tls" >"$work/server.out" 2>"$work/server.log" &
+"$root/build/server/tramsync-server" --db "$central" serve --listen 127.0.0.1:0 --self-signed "$work/tls" \
+  >"$work/server.out" 2>"$work/server.log" &
 server_pid=$!
 trap 'kill -TERM $server_pid 2>/dev/null || true' EXIT
 for _ in $(seq 100); do grep -q '^listening on' "$work/server.out" 2>/dev/null && break; sleep 0.1; done
