@@ -1,4 +1,5 @@
-// Where `serve` listens: HOST:PORT as typed, and whether HOST is loopback.
+// Where `serve` listens: HOST:PORT as typed (sync::is_loopback_host says whether
+// only this machine can reach it).
 #pragma once
 
 #include <string>
@@ -22,10 +23,5 @@ struct ListenAddress {
 // An IPv6 literal must be in brackets, so "::1:8443" is refused rather than
 // guessed at. Errors name the field "listen".
 Result<ListenAddress> parse_listen_address(const std::string& text);
-
-// True for addresses that only this machine can reach: "localhost", IPv4
-// 127.0.0.0/8, IPv6 ::1 and IPv4-mapped ::ffff:127.0.0.0/8. Anything else --
-// 0.0.0.0, ::, a LAN address, a host name -- is not.
-bool is_loopback_host(const std::string& host);
 
 }  // namespace tramsync::server

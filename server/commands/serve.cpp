@@ -12,6 +12,7 @@
 #include "central_server.h"
 #include "cli.h"
 #include "listen_address.h"
+#include "tramsync/sync/address.h"
 #include "request_log.h"
 #include "tramsync/sync/tls.h"
 
@@ -101,7 +102,7 @@ int run_serve(Context& c, const ServeOptions& o) {
   config.threads = o.threads ? o.threads : default_threads();
   std::string fingerprint;
   if (o.insecure_http) {
-    if (!is_loopback_host(listen->host)) {
+    if (!sync::is_loopback_host(listen->host)) {
       return c.fail("serve: --insecure-http is allowed only on a loopback address (127.0.0.1, ::1, localhost), "
                     "not " + listen->host +
                     ": anyone on the network could read the records and the tokens. Use --cert/--key or "

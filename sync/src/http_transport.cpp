@@ -5,6 +5,7 @@
 #include <string>
 
 #include "gzip.h"
+#include "tramsync/sync/address.h"
 #include "tramsync/sync/protocol.h"
 #include "tramsync/sync/tls.h"
 #include "tramsync/sync/transport.h"
@@ -21,10 +22,6 @@ Error bad_url(const std::string& url, const std::string& rule) {
 }
 
 }  // namespace
-
-bool is_loopback_host(const std::string& host) {
-  return host == "localhost" || host == "::1" || host.rfind("127.", 0) == 0;
-}
 
 Result<ServerUrl> parse_server_url(const std::string& url) {
   ServerUrl u;
@@ -44,38 +41,19 @@ Result<ServerUrl> parse_server_url(const std::string& url) {
   if (rest.find('/') != std::string::npos || rest.find('?') != std::string::npos) {
     return bad_url(url, "must be only https://HOST:PORT, without a path");
   }
-  std::string port;
-  if (!rest.empty() && rest[0] == '[') {
-    auto close = rest.find(']');
-    if (close == std::string::npos) return bad_url(url, "has an unclosed [ in its IPv6 address");
-    u.host = rest.substr(1, close - 1);
-    std::string after = rest.substr(close + 1);
-    if (!after.empty()) {
-      if (after[0] != ':') return bad_url(url, "must have :PORT after the IPv6 address");
-      port = after.substr(1);
-    }
-  } else {
-    auto colon = rest.rfind(':');
-    if (colon != std::string::npos) {
-      if (rest.find(':') != colon) return bad_url(url, "must put an IPv6 address in brackets, like https://[::1]:8443");
-      u.host = rest.substr(0, colon);
-      port = rest.substr(colon + 1);
-    } else {
-      u.host = rest;
-    }
-  }
+  auto hp = split_host_port(rest);
+  if (!hp) return bad_url(url, hp.error().rule);
+  u.host = hp->host;
   if (u.host.empty()) return bad_url(url, "must name a host");
   for (char c : u.host) {
     if (!std::isalnum(static_cast<unsigned char>(c)) && c != '.' && c != '-' && c != ':') {
       return bad_url(url, "has a character a host name cannot have");
     }
   }
-  if (!port.empty()) {
-    if (port.size() > 5 || port.find_first_not_of("0123456789") != std::string::npos) {
-      return bad_url(url, "must have a port number between 1 and 65535");
-    }
-    u.port = std::stoi(port);
-    if (u.port < 1 || u.port > 65535) return bad_url(url, "must have a port number between 1 and 65535");
+  if (!hp->port.empty() || rest.back() == ':') {
+    auto port = parse_port(hp->port, 1);
+    if (!port) return bad_url(url, "must have a port number between 1 and 65535");
+    u.port = *port;
   }
   return u;
 }

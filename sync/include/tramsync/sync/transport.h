@@ -48,6 +48,5 @@ struct ServerUrl {
   int port = 0;
 };
 Result<ServerUrl> parse_server_url(const std::string& url);
-bool is_loopback_host(const std::string& host);
 
 }  // namespace tramsync::sync
