@@ -369,7 +369,7 @@ Status Store::update_patient(const std::string& id_or_prefix, const PatientUpdat
   if (!conds->is_null()) sets["conditions"] = *conds;
   if (fields.empty() && sets.empty()) return {};  // nothing changes, nothing to record
 
-  auto r = impl_->act("patient update", [&](Action& a) -> Result<bool> {
+  return impl_->act("patient update", [&](Action& a) -> Status {
     for (auto it = fields.begin(); it != fields.end(); ++it) {
       // Column names come from the fixed list above, never from input.
       a.db()
@@ -388,10 +388,8 @@ Status Store::update_patient(const std::string& id_or_prefix, const PatientUpdat
     }
     record_entity_update(a, "patients", kind::kPatient, cur.id, cur.station_id, fields,
                         sets.empty() ? json(nullptr) : sets);
-    return true;
+    return {};
   });
-  if (!r) return r.error();
-  return {};
 }
 
 Result<Patient> Store::get_patient(const std::string& id_or_prefix) {

@@ -7,13 +7,28 @@
 namespace tramsync {
 
 namespace {
-const char* const kDeviceColumns =
-    "d.id, coalesce(d.station_id, ''), coalesce(s.code, ''), d.name, d.role, d.database_id, d.created_at, "
-    "d.revoked_at, d.last_seen_at, d.last_sync_at, d.clock_skew_ms, d.token_hash";
+// The devices matching `where` (SQL over d = devices, s = stations, with
+// `arg` bound to ?1 when given), in `order`.
+std::vector<DeviceInfo> select_devices(db::Db& db, const std::string& where,
+                                       const std::optional<std::string>& arg = std::nullopt, const char* order = "") {
+  auto q = db.prepare(
+      "SELECT d.id, coalesce(d.station_id, ''), coalesce(s.code, ''), d.name, d.role, d.database_id, d.created_at, "
+      "d.revoked_at, d.last_seen_at, d.last_sync_at, d.clock_skew_ms, d.token_hash "
+      "FROM devices d LEFT JOIN stations s ON s.id = d.station_id WHERE " +
+      where + " " + order);
+  if (arg) q.bind(1, *arg);
+  std::vector<DeviceInfo> out;
+  while (q.step()) {
+    out.push_back(DeviceInfo{q.str(0), q.str(1), q.str(2), q.str(3), q.str(4), q.str(5), q.str(6), q.str(7),
+                             q.str(8), q.str(9), q.i64(10), q.str(11)});
+  }
+  return out;
+}
 
-DeviceInfo read_device(db::Stmt& q) {
-  return DeviceInfo{q.str(0), q.str(1), q.str(2), q.str(3), q.str(4),  q.str(5),
-                    q.str(6), q.str(7), q.str(8), q.str(9), q.i64(10), q.str(11)};
+std::optional<DeviceInfo> one_device(db::Db& db, const std::string& where, const std::string& arg) {
+  auto v = select_devices(db, where, arg);
+  if (v.empty()) return std::nullopt;
+  return v.front();
 }
 
 Status check_station_code(const std::string& code) {
@@ -116,7 +131,7 @@ Status Store::add_enrollment_code(const std::string& code_hash, const std::strin
     station_id = s->id;
   }
   if (auto st = validate::optional_text("name", device_name, 100); !st) return std::move(st.error()).in(ctx);
-  auto r = impl_->act(ctx, [&](Action& a) -> Result<bool> {
+  return impl_->act(ctx, [&](Action& a) -> Status {
     a.db()
         .prepare(
             "INSERT INTO enrollment_codes(code_hash, station_id, role, device_name, created_at, expires_at_ms) "
@@ -128,10 +143,8 @@ Status Store::add_enrollment_code(const std::string& code_hash, const std::strin
         .bind(5, impl_->local_now())
         .bind(6, expires_at_ms)
         .run();
-    return true;
+    return {};
   });
-  if (!r) return r.error();
-  return {};
 }
 
 Result<DeviceInfo> Store::enroll_device(const EnrollmentRequest& req) {
@@ -232,36 +245,18 @@ Result<DeviceInfo> Store::enroll_device(const EnrollmentRequest& req) {
         .bind(2, req.device_id)
         .bind(3, req.code_hash)
         .run();
-    auto d = a.db().prepare(std::string("SELECT ") + kDeviceColumns +
-                            " FROM devices d LEFT JOIN stations s ON s.id = d.station_id WHERE d.id = ?1");
-    d.bind(1, req.device_id);
-    d.step();
-    return read_device(d);
+    return *device(req.device_id);
   });
 }
 
 std::optional<DeviceInfo> Store::device_by_token_hash(const std::string& token_hash) {
-  auto q = impl_->db->prepare(std::string("SELECT ") + kDeviceColumns +
-                              " FROM devices d LEFT JOIN stations s ON s.id = d.station_id WHERE d.token_hash = ?1");
-  q.bind(1, token_hash);
-  if (!q.step()) return std::nullopt;
-  return read_device(q);
+  return one_device(*impl_->db, "d.token_hash = ?1", token_hash);
 }
 
-std::optional<DeviceInfo> Store::device(const std::string& id) {
-  auto q = impl_->db->prepare(std::string("SELECT ") + kDeviceColumns +
-                              " FROM devices d LEFT JOIN stations s ON s.id = d.station_id WHERE d.id = ?1");
-  q.bind(1, id);
-  if (!q.step()) return std::nullopt;
-  return read_device(q);
-}
+std::optional<DeviceInfo> Store::device(const std::string& id) { return one_device(*impl_->db, "d.id = ?1", id); }
 
 std::vector<DeviceInfo> Store::devices() {
-  std::vector<DeviceInfo> out;
-  auto q = impl_->db->prepare(std::string("SELECT ") + kDeviceColumns +
-                              " FROM devices d LEFT JOIN stations s ON s.id = d.station_id ORDER BY s.code, d.created_at");
-  while (q.step()) out.push_back(read_device(q));
-  return out;
+  return select_devices(*impl_->db, "1", std::nullopt, "ORDER BY s.code, d.created_at");
 }
 
 Status Store::revoke_device(const std::string& id_or_prefix) {
@@ -277,20 +272,18 @@ Status Store::revoke_device(const std::string& id_or_prefix) {
   if (found.size() > 1) {
     return Error::invalid("device", "matches more than one device; give more characters", id_or_prefix).in(ctx);
   }
-  auto r = impl_->act(ctx, [&](Action& a) -> Result<bool> {
+  return impl_->act(ctx, [&](Action& a) -> Status {
     a.db()
         .prepare("UPDATE devices SET revoked_at = ?1 WHERE id = ?2 AND revoked_at = ''")
         .bind(1, impl_->local_now())
         .bind(2, found.front())
         .run();
-    return true;
+    return {};
   });
-  if (!r) return r.error();
-  return {};
 }
 
 Status Store::note_device_seen(const std::string& id, std::optional<int64_t> clock_skew_ms, bool synced) {
-  auto r = impl_->act("device", [&](Action& a) -> Result<bool> {
+  return impl_->act("device", [&](Action& a) -> Status {
     std::string now = impl_->local_now();
     a.db()
         .prepare(
@@ -301,10 +294,8 @@ Status Store::note_device_seen(const std::string& id, std::optional<int64_t> clo
         .bind(3, synced)
         .bind(4, id)
         .run();
-    return true;
+    return {};
   });
-  if (!r) return r.error();
-  return {};
 }
 
 }  // namespace tramsync

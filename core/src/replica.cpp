@@ -182,7 +182,7 @@ struct Quarantine {
 
 class Applier {
  public:
-  Applier(Action& a, const ApplyContext& ctx, ApplyOutcome& out) : a_(a), ctx_(ctx), out_(out) {}
+  Applier(Action& a, ApplyOutcome& out) : a_(a), out_(out) {}
 
   // Applies one change; throws Quarantine with the reason when it must be held.
   ApplyStatus apply(const Change& c, const json& payload) {
@@ -500,7 +500,6 @@ class Applier {
   }
 
   Action& a_;
-  const ApplyContext& ctx_;
   ApplyOutcome& out_;
 };
 
@@ -510,7 +509,7 @@ Result<ApplyOutcome> Store::apply_changes(const std::vector<Change>& batch, cons
                                           const std::optional<CursorUpdate>& cursor) {
   return impl_->act("sync", [&](Action& a) -> Result<ApplyOutcome> {
     ApplyOutcome out;
-    Applier applier(a, ctx, out);
+    Applier applier(a, out);
     for (const auto& c : batch) {
       ApplyResult r{c.seq, c.origin, c.origin_seq, ApplyStatus::kApplied, ""};
       out.acked_through = std::max(out.acked_through, c.seq);
@@ -533,20 +532,14 @@ Result<ApplyOutcome> Store::apply_changes(const std::vector<Change>& batch, cons
           continue;
         }
       }
-      // Held in quarantine before? It is judged again: a change refused from a
-      // sender outside its scope is taken when its own station sends it.
-      bool held_before = false;
-      {
-        auto q = a.db().prepare("SELECT 1 FROM quarantine WHERE origin = ?1 AND origin_seq = ?2 AND status = 'held'");
-        q.bind(1, c.origin).bind(2, c.origin_seq);
-        held_before = q.step();
-      }
+      // A change held in quarantine before is judged again like a new one: a
+      // change refused from a sender outside its scope is taken when its own
+      // station sends it.
       std::string reason;
       json payload = json::parse(c.payload, nullptr, false);
       if (payload.is_discarded()) {
         reason = "payload is not valid JSON";
-      } else if (c.station_id.empty() ? !ctx.may_write_catalogue
-                                      : !(ctx.write_scope.all || ctx.write_scope.station_id == c.station_id)) {
+      } else if (c.station_id.empty() ? !ctx.may_write_catalogue : !ctx.write_scope.may_write(c.station_id)) {
         reason = c.station_id.empty() ? "out of scope: only the centre publishes catalogue items"
                                       : "out of scope: this device may not write records of station " + c.station_id;
       } else if (c.station_id.empty() && c.kind != kind::kItem) {
@@ -580,15 +573,13 @@ Result<ApplyOutcome> Store::apply_changes(const std::vector<Change>& batch, cons
           reason = std::string("cannot be stored: ") + e.what();
         }
       }
-      if (!reason.empty() && held_before) {
-        r.status = ApplyStatus::kQuarantined;
-        r.reason = reason;
-        ++out.quarantined;
-      } else if (!reason.empty()) {
+      if (!reason.empty()) {
+        // Held once, whatever number of times it arrives.
         a.db()
             .prepare(
                 "INSERT INTO quarantine(received_at, from_peer, origin, origin_seq, hlc, station_id, kind, record_id, "
-                "payload, reason) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)")
+                "payload, reason) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10) "
+                "ON CONFLICT(origin, origin_seq) DO NOTHING")
             .bind(1, impl_->local_now())
             .bind(2, ctx.from_peer)
             .bind(3, c.origin)
@@ -608,17 +599,16 @@ Result<ApplyOutcome> Store::apply_changes(const std::vector<Change>& batch, cons
       } else {
         a.append_remote(c, ctx.from_peer);
         ++out.applied;
-        if (held_before) {
-          a.db()
-              .prepare(
-                  "UPDATE quarantine SET status = 'applied', decided_at = ?1, decision = ?2 "
-                  "WHERE origin = ?3 AND origin_seq = ?4 AND status = 'held'")
-              .bind(1, impl_->local_now())
-              .bind(2, "arrived again from " + ctx.from_peer + " and was applied")
-              .bind(3, c.origin)
-              .bind(4, c.origin_seq)
-              .run();
-        }
+        // Settles a quarantine entry the same change left before, if any.
+        a.db()
+            .prepare(
+                "UPDATE quarantine SET status = 'applied', decided_at = ?1, decision = ?2 "
+                "WHERE origin = ?3 AND origin_seq = ?4 AND status = 'held'")
+            .bind(1, impl_->local_now())
+            .bind(2, "arrived again from " + ctx.from_peer + " and was applied")
+            .bind(3, c.origin)
+            .bind(4, c.origin_seq)
+            .run();
       }
       out.results.push_back(r);
     }
@@ -645,8 +635,7 @@ LogPage read_page(db::Stmt& q, int64_t limit, int64_t max_bytes, int64_t after) 
       page.more = true;
       break;
     }
-    Change c{q.i64(0), q.str(1), q.i64(2), static_cast<uint64_t>(q.i64(3)), q.str(4), q.str(5), q.str(6),
-             q.str(7), q.str(8)};
+    Change c = read_change(q);
     page.bytes += static_cast<int64_t>(c.payload.size());
     page.next = c.seq;
     page.changes.push_back(std::move(c));
@@ -659,9 +648,9 @@ LogPage Store::changes_for_peer(int64_t after, int64_t limit, int64_t max_bytes,
                                 const std::string& exclude_origin) {
   db::ReadTxn read(*impl_->db);
   const std::string cols =
-      "SELECT seq, origin, origin_seq, hlc, station_id, kind, record_id, payload, coalesce(from_peer, '') "
-      "FROM changes WHERE seq > ?1 AND origin != ?2";
-  // One more row than asked, to know whether more remain.
+      std::string("SELECT ") + kChangeColumns + " FROM changes WHERE seq > ?1 AND origin != ?2";
+  // One more row than asked, to know whether more remain. A station's peer
+  // reads its own station's records and the shared catalogue (station "").
   auto q = scope.all ? impl_->db->prepare(cols + " ORDER BY seq LIMIT ?3")
                      : impl_->db->prepare(cols + " AND station_id IN (?4, '') ORDER BY seq LIMIT ?3");
   q.bind(1, after).bind(2, exclude_origin).bind(3, limit + 1);
@@ -680,13 +669,10 @@ LogPage Store::changes_to_push(const std::string& peer_id, int64_t limit, int64_
   db::ReadTxn read(*impl_->db);
   int64_t after = 0;
   if (auto p = peer(peer_id)) after = p->push_cursor;
-  auto q = impl_->db->prepare(
-      "SELECT seq, origin, origin_seq, hlc, station_id, kind, record_id, payload, coalesce(from_peer, '') "
-      "FROM changes WHERE seq > ?1 AND coalesce(from_peer, '') != ?2 ORDER BY seq LIMIT ?3");
+  auto q = impl_->db->prepare(std::string("SELECT ") + kChangeColumns +
+                              " FROM changes WHERE seq > ?1 AND coalesce(from_peer, '') != ?2 ORDER BY seq LIMIT ?3");
   q.bind(1, after).bind(2, peer_id).bind(3, limit + 1);
-  LogPage page = read_page(q, limit, max_bytes, after);
-  if (!page.more) page.next = std::max(page.next, after);
-  return page;
+  return read_page(q, limit, max_bytes, after);
 }
 
 int64_t Store::count_to_push(const std::string& peer_id) {
@@ -711,23 +697,27 @@ int64_t Store::last_seq() {
   return q.step() ? q.i64(0) : 0;
 }
 
+namespace {
+const char* const kPeerSelect = "SELECT id, url, push_cursor, pull_cursor, last_sync_at, extra FROM peers ";
+PeerState read_peer(db::Stmt& q) { return PeerState{q.str(0), q.str(1), q.i64(2), q.i64(3), q.str(4), q.str(5)}; }
+}  // namespace
+
 std::optional<PeerState> Store::peer(const std::string& id) {
-  auto q = impl_->db->prepare(
-      "SELECT id, url, push_cursor, pull_cursor, last_sync_at, extra FROM peers WHERE id = ?1");
+  auto q = impl_->db->prepare(std::string(kPeerSelect) + "WHERE id = ?1");
   q.bind(1, id);
   if (!q.step()) return std::nullopt;
-  return PeerState{q.str(0), q.str(1), q.i64(2), q.i64(3), q.str(4), q.str(5)};
+  return read_peer(q);
 }
 
 std::vector<PeerState> Store::peers() {
   std::vector<PeerState> out;
-  auto q = impl_->db->prepare("SELECT id, url, push_cursor, pull_cursor, last_sync_at, extra FROM peers ORDER BY rowid");
-  while (q.step()) out.push_back(PeerState{q.str(0), q.str(1), q.i64(2), q.i64(3), q.str(4), q.str(5)});
+  auto q = impl_->db->prepare(std::string(kPeerSelect) + "ORDER BY rowid");
+  while (q.step()) out.push_back(read_peer(q));
   return out;
 }
 
 Status Store::save_peer(const PeerState& p) {
-  auto r = impl_->act("peer", [&](Action& a) -> Result<bool> {
+  return impl_->act("peer", [&](Action& a) -> Status {
     a.db()
         .prepare(
             "INSERT INTO peers(id, url, extra) VALUES (?1, ?2, ?3) ON CONFLICT(id) DO UPDATE SET url = excluded.url, "
@@ -736,17 +726,13 @@ Status Store::save_peer(const PeerState& p) {
         .bind(2, p.url)
         .bind(3, p.settings.empty() ? std::string("{}") : p.settings)
         .run();
-    return true;
+    return {};
   });
-  if (!r) return r.error();
-  return {};
 }
-
-Status Store::set_push_cursor(const std::string& peer_id, int64_t seq) { return acknowledge_push(peer_id, seq, {}); }
 
 Status Store::acknowledge_push(const std::string& peer_id, int64_t acked_through,
                                const std::vector<ApplyResult>& refused) {
-  auto r = impl_->act("sync", [&](Action& a) -> Result<bool> {
+  return impl_->act("sync", [&](Action& a) -> Status {
     a.db()
         .prepare(
             "INSERT INTO peers(id, push_cursor) VALUES (?1, ?2) ON CONFLICT(id) DO UPDATE SET "
@@ -771,10 +757,8 @@ Status Store::acknowledge_push(const std::string& peer_id, int64_t acked_through
           .bind(6, now)
           .run();
     }
-    return true;
+    return {};
   });
-  if (!r) return r.error();
-  return {};
 }
 
 std::vector<PeerRefusal> Store::peer_refusals() {
@@ -799,7 +783,7 @@ int64_t Store::acked_own_origin_seq(const std::string& peer_id) {
 }
 
 Status Store::reset_peer_cursors(const std::string& peer_id, bool push, bool pull) {
-  auto r = impl_->act("sync", [&](Action& a) -> Result<bool> {
+  return impl_->act("sync", [&](Action& a) -> Status {
     a.db()
         .prepare(
             "UPDATE peers SET push_cursor = CASE WHEN ?2 THEN 0 ELSE push_cursor END, "
@@ -808,23 +792,19 @@ Status Store::reset_peer_cursors(const std::string& peer_id, bool push, bool pul
         .bind(2, push)
         .bind(3, pull)
         .run();
-    return true;
+    return {};
   });
-  if (!r) return r.error();
-  return {};
 }
 
 Status Store::mark_synced(const std::string& peer_id) {
-  auto r = impl_->act("sync", [&](Action& a) -> Result<bool> {
+  return impl_->act("sync", [&](Action& a) -> Status {
     a.db()
         .prepare("UPDATE peers SET last_sync_at = ?1 WHERE id = ?2")
         .bind(1, impl_->local_now())
         .bind(2, peer_id)
         .run();
-    return true;
+    return {};
   });
-  if (!r) return r.error();
-  return {};
 }
 
 std::vector<QuarantinedChange> Store::quarantined(bool held_only) {

@@ -224,7 +224,7 @@ Status Store::set_reserve(const std::string& item_code, int64_t level) {
   auto item = impl_->find_item(item_code);
   if (!item) return std::move(item.error()).in("item reserve");
   if (level < 0) return Error::invalid("reserve", "must be 0 or more", std::to_string(level)).in("item reserve");
-  auto r = impl_->act("item reserve", [&](Action& a) -> Result<bool> {
+  return impl_->act("item reserve", [&](Action& a) -> Status {
     // One reserve record per station and item, with an id both devices derive
     // the same way, so two devices setting it offline edit one record.
     std::string rid = impl_->station_id() + "/" + item->id;
@@ -239,10 +239,8 @@ Status Store::set_reserve(const std::string& item_code, int64_t level) {
         .run();
     record_entity_update(a, "item_reserves", kind::kItemReserve, rid, impl_->station_id(),
                         {{"item_id", item->id}, {"level", level}});
-    return true;
+    return {};
   });
-  if (!r) return r.error();
-  return {};
 }
 
 Result<std::string> Store::receive(const ReceiveInput& in) {

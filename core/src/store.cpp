@@ -35,21 +35,18 @@ uint64_t Action::append_change(const std::string& kind, const std::string& recor
     q.bind(1, origin);
     next_origin_seq_ = q.step() ? q.i64(0) + 1 : 1;
   }
-  db().prepare(
-          "INSERT INTO changes(origin, origin_seq, hlc, station_id, kind, record_id, payload, from_peer) "
-          "VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, NULL)")
-      .bind(1, origin)
-      .bind(2, next_origin_seq_++)
-      .bind(3, hlc)
-      .bind(4, station_id)
-      .bind(5, kind)
-      .bind(6, record_id)
-      .bind(7, payload.dump())
-      .run();
+  insert_change(Change{0, origin, next_origin_seq_++, hlc, station_id, kind, record_id, payload.dump(), ""},
+                std::nullopt);
   return hlc;
 }
 
 void Action::append_remote(const Change& c, const std::string& from_peer) {
+  insert_change(c, from_peer);
+  reserved_.reset();
+  hlc_.receive(c.hlc, s_.now_ms());
+}
+
+void Action::insert_change(const Change& c, const std::optional<std::string>& from_peer) {
   db().prepare(
           "INSERT INTO changes(origin, origin_seq, hlc, station_id, kind, record_id, payload, from_peer) "
           "VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)")
@@ -62,8 +59,6 @@ void Action::append_remote(const Change& c, const std::string& from_peer) {
       .bind(7, c.payload)
       .bind(8, from_peer)
       .run();
-  reserved_.reset();
-  hlc_.receive(c.hlc, s_.now_ms());
 }
 
 void Action::finish() { s_.set_meta(txn_, "hlc", std::to_string(hlc_.last())); }
@@ -330,14 +325,10 @@ Result<std::string> Store::resolve_id(const std::string& record_kind, const std:
 
 std::vector<Change> Store::changes_after(int64_t seq, int64_t limit) {
   std::vector<Change> out;
-  auto s = impl_->db->prepare(
-      "SELECT seq, origin, origin_seq, hlc, station_id, kind, record_id, payload, from_peer "
-      "FROM changes WHERE seq > ?1 ORDER BY seq LIMIT ?2");
+  auto s = impl_->db->prepare(std::string("SELECT ") + kChangeColumns +
+                              " FROM changes WHERE seq > ?1 ORDER BY seq LIMIT ?2");
   s.bind(1, seq).bind(2, limit);
-  while (s.step()) {
-    out.push_back(Change{s.i64(0), s.str(1), s.i64(2), static_cast<uint64_t>(s.i64(3)), s.str(4), s.str(5), s.str(6),
-                         s.str(7), s.str(8)});
-  }
+  while (s.step()) out.push_back(read_change(s));
   return out;
 }
 

@@ -24,6 +24,14 @@ struct AbortAction {
 
 class StoreImpl;
 
+// The change-log columns in the order read_change() reads them.
+inline constexpr const char* kChangeColumns =
+    "seq, origin, origin_seq, hlc, station_id, kind, record_id, payload, coalesce(from_peer, '')";
+inline Change read_change(db::Stmt& q) {
+  return Change{q.i64(0), q.str(1), q.i64(2), static_cast<uint64_t>(q.i64(3)), q.str(4),
+                q.str(5), q.str(6), q.str(7), q.str(8)};
+}
+
 // One user action in progress: its write transaction, the clock, and the change
 // log appends that go with it.
 class Action {
@@ -45,6 +53,8 @@ class Action {
   void finish();
 
  private:
+  void insert_change(const Change& c, const std::optional<std::string>& from_peer);
+
   StoreImpl& s_;
   db::WriteTxn& txn_;
   Hlc hlc_;

@@ -226,10 +226,7 @@ Result<SyncReport> run_sync(Store& store, Exchanger& ex, const std::string& peer
     // on the server's acknowledgement.
     for (;;) {
       LogPage page = store.changes_to_push(peer_id, o.batch_changes, o.batch_bytes);
-      if (page.changes.empty()) {
-        if (page.next > 0) (void)store.set_push_cursor(peer_id, page.next);
-        break;
-      }
+      if (page.changes.empty()) break;
       Request req = make_request("POST", "/v1/push");
       req.body = json{{"protocol", protocol::kVersion}, {"changes", wire::changes_to_json(page.changes)}}.dump(
           -1, ' ', false, json::error_handler_t::replace);

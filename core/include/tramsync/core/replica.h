@@ -19,10 +19,10 @@ struct Scope {
   std::string station_id;
   static Scope everything() { return Scope{true, ""}; }
   static Scope station(std::string id) { return Scope{false, std::move(id)}; }
-  // Reading: the station's own records and the catalogue.
-  bool may_read(const std::string& change_station_id) const {
-    return all || change_station_id == station_id || change_station_id.empty();
-  }
+  // Writing: the station's own records. (Reading adds the shared catalogue,
+  // station ""; Store::changes_for_peer applies that in SQL. Writing the
+  // catalogue is ApplyContext::may_write_catalogue.)
+  bool may_write(const std::string& change_station_id) const { return all || change_station_id == station_id; }
 };
 
 struct ApplyContext {

@@ -158,16 +158,16 @@ class Store {
   std::optional<PeerState> peer(const std::string& id);
   std::vector<PeerState> peers();
   Status save_peer(const PeerState& p);  // url and settings; cursors are kept
-  Status set_push_cursor(const std::string& peer_id, int64_t seq);
   // A peer's acknowledgement of a push, in one transaction: the push cursor
   // moves to `acked_through` (never back) and the changes it refused are kept
   // with its reasons (`refused`: the peer's results with status kQuarantined;
   // seq is this node's log position).
   Status acknowledge_push(const std::string& peer_id, int64_t acked_through, const std::vector<ApplyResult>& refused);
   std::vector<PeerRefusal> peer_refusals();
-  // Forgets how far this node and the peer got (both cursors back to 0), for a
-  // peer that is not the one it was (a new server file): the next sync sends
-  // and asks for everything again; duplicates are recognised on both sides.
+  // Forgets how far this node and the peer got (the push cursor, the pull
+  // cursor or both back to 0), for a peer that is not the one it was (a new or
+  // restored server file): the next sync sends or asks for everything again;
+  // duplicates are recognised on both sides.
   Status reset_peer_cursors(const std::string& peer_id, bool push = true, bool pull = true);
   // The highest origin_seq of this node's own changes the peer acknowledged.
   int64_t acked_own_origin_seq(const std::string& peer_id);
