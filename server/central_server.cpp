@@ -18,7 +18,6 @@ using json = nlohmann::json;
 namespace {
 
 const char* const kJson = "application/json";
-const char* const kSyncPaths[] = {"/v1/enroll", "/v1/push", "/v1/pull", "/v1/status"};
 
 // Per worker thread, what the HTTP layer knows of the request it is on. A
 // request is handled start to end on one worker, so a thread_local carries
@@ -31,13 +30,6 @@ struct InFlight {
   bool logged = false;  // logged already, by SyncService
 };
 thread_local InFlight t_request;
-
-bool is_sync_path(const std::string& path) {
-  for (const char* p : kSyncPaths) {
-    if (path == p) return true;
-  }
-  return false;
-}
 
 std::string endpoint_name(const std::string& path) {
   if (path == "/healthz") return "healthz";
@@ -199,9 +191,7 @@ void CentralServer::install_handlers() {
   http.set_logger([log](const httplib::Request& req, const httplib::Response& res) {
     InFlight seen = t_request;
     t_request = InFlight{};
-    if (seen.logged || (seen.routed && is_sync_path(req.path) && (req.method == "GET" || req.method == "POST"))) {
-      return;  // SyncService logged it
-    }
+    if (seen.logged) return;  // SyncService logged it (every request it answers, refusals included)
     double ms = seen.routed
                     ? std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - seen.start).count()
                     : 0.0;

@@ -23,14 +23,14 @@ std::string human_duration(int64_t ms) {
 }
 
 bool clock_flagged(int64_t clock_skew_ms) {
-  return clock_skew_ms > protocol::kClockAheadFlagMs || clock_skew_ms < -protocol::kClockAheadFlagMs;
+  return protocol::clock_flagged(clock_skew_ms);
 }
 
 std::string clock_text(const DeviceInfo& d) {
   if (d.last_seen_at.empty()) return "-";
   const std::string way = d.clock_skew_ms > 0 ? "ahead " : "behind ";
   if (clock_flagged(d.clock_skew_ms)) return "clock " + way + human_duration(d.clock_skew_ms);
-  if (std::llabs(d.clock_skew_ms) > protocol::kClockWarnMs) return way + human_duration(d.clock_skew_ms);
+  if (protocol::clock_warning(d.clock_skew_ms)) return way + human_duration(d.clock_skew_ms);
   return "ok";
 }
 
@@ -57,7 +57,7 @@ json to_json(const DeviceInfo& d) {
           {"revoked_at", str_or_null(d.revoked_at)}};
 }
 
-void print_code(const IssuedCode& issued, int64_t hours) {
+void print_code(const sync::IssuedCode& issued, int64_t hours) {
   std::cout << "\n  Enrollment code (" << issued.role << " device):\n\n      " << issued.code << "\n\n"
             << "  Valid once, until " << issued.expires_at.substr(0, 16) << " (" << hours << " h). "
             << "On the device:\n"
@@ -66,7 +66,7 @@ void print_code(const IssuedCode& issued, int64_t hours) {
             << "  (FINGERPRINT: the line `serve` printed). Only a hash of the code is kept: it cannot be shown again.\n";
 }
 
-json code_json(const IssuedCode& issued) {
+json code_json(const sync::IssuedCode& issued) {
   return {{"enrollment_code", issued.code},
           {"role", issued.role},
           {"expires_at", issued.expires_at},

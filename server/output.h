@@ -9,7 +9,7 @@
 #include <string>
 #include <vector>
 
-#include "enrollment.h"
+#include "tramsync/sync/enrollment.h"
 #include "tramsync/core/replica.h"
 #include "tramsync/core/text.h"
 
@@ -37,8 +37,8 @@ nlohmann::json to_json(const DeviceInfo& d);
 
 // A fresh enrollment code, printed so it cannot be missed (it is shown only
 // this once), with its expiry and what to type on the device.
-void print_code(const IssuedCode& issued, int64_t hours);
+void print_code(const sync::IssuedCode& issued, int64_t hours);
 // {"enrollment_code", "role", "expires_at", "expires_at_ms"}
-nlohmann::json code_json(const IssuedCode& issued);
+nlohmann::json code_json(const sync::IssuedCode& issued);
 
 }  // namespace tramsync::server

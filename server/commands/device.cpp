@@ -2,7 +2,7 @@
 #include <iostream>
 
 #include "cli.h"
-#include "enrollment.h"
+#include "tramsync/sync/enrollment.h"
 #include "output.h"
 
 namespace tramsync::server {
@@ -12,7 +12,7 @@ namespace {
 struct DeviceAddOptions {
   std::string station, name;
   std::string role = kRoleStation;
-  int64_t hours = kDefaultCodeHours;
+  int64_t hours = sync::kDefaultCodeHours;
 };
 
 int run_device_add(Context& c, const DeviceAddOptions& o) {
@@ -22,7 +22,7 @@ int run_device_add(Context& c, const DeviceAddOptions& o) {
   }
   auto store = c.open(/*create=*/false);
   if (!store) return kExitFailed;
-  auto issued = issue_enrollment_code(*store, o.station, o.role, o.name, o.hours);
+  auto issued = sync::issue_enrollment_code(*store, o.station, o.role, o.name, o.hours);
   if (!issued) return c.fail(issued.error());
   if (c.as_json) {
     json out = code_json(*issued);
@@ -126,7 +126,7 @@ void setup_device(CLI::App& app, Context& ctx) {
                   "reads every station (default station)")
       ->check(CLI::IsMember({std::string(kRoleStation), std::string(kRoleMobile), std::string(kRoleReviewer)}));
   add->add_option("--expires", o->hours, "Hours the code stays valid (default 72, at most 720)")
-      ->check(CLI::Range(int64_t{1}, kMaxCodeHours));
+      ->check(CLI::Range(int64_t{1}, sync::kMaxCodeHours));
   add->footer(
       "Examples:\n"
       "  tramsync-server --db central.db device add --station TYT-SINHO --role mobile --name \"tablet 2\"\n"

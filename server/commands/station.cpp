@@ -4,7 +4,7 @@
 #include <map>
 
 #include "cli.h"
-#include "enrollment.h"
+#include "tramsync/sync/enrollment.h"
 #include "output.h"
 
 namespace tramsync::server {
@@ -13,7 +13,7 @@ namespace {
 
 struct StationAddOptions {
   std::string code, name, district, province, device_name;
-  int64_t hours = kDefaultCodeHours;
+  int64_t hours = sync::kDefaultCodeHours;
 };
 
 int run_station_add(Context& c, const StationAddOptions& o) {
@@ -21,7 +21,7 @@ int run_station_add(Context& c, const StationAddOptions& o) {
   if (!store) return kExitFailed;
   auto station = store->add_station(o.code, o.name, o.district, o.province);
   if (!station) return c.fail(station.error());
-  auto issued = issue_enrollment_code(*store, station->code, kRoleStation, o.device_name, o.hours);
+  auto issued = sync::issue_enrollment_code(*store, station->code, kRoleStation, o.device_name, o.hours);
   if (!issued) {
     Error e = issued.error();
     e.rule += " (the station was added: make its code with `tramsync-server device add --station " + station->code +
@@ -100,7 +100,7 @@ void setup_station(CLI::App& app, Context& ctx) {
   add->add_option("--province", o->province, "Province");
   add->add_option("--device-name", o->device_name, "A name for the first device, e.g. \"laptop\" (optional)");
   add->add_option("--expires", o->hours, "Hours the code stays valid (default 72, at most 720)")
-      ->check(CLI::Range(int64_t{1}, kMaxCodeHours));
+      ->check(CLI::Range(int64_t{1}, sync::kMaxCodeHours));
   add->footer(
       "The central file (--db) is made if it does not exist yet.\n"
       "Example:\n"

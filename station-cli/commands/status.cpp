@@ -29,7 +29,7 @@ void setup_status(CLI::App& app, Context& ctx) {
       if (p.url.empty()) continue;
       auto s = sync::peer_settings(p);
       const int64_t pending = store->count_to_push(p.id);
-      const bool clock_warning = std::abs(s.clock_skew_ms) > protocol::kClockWarnMs;
+      const bool clock_warning = protocol::clock_warning(s.clock_skew_ms);
       servers.push_back({{"url", p.url},
                          {"node_id", p.id},
                          {"role", s.role},

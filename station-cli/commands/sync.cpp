@@ -9,7 +9,6 @@
 #include "cli.h"
 #include "tramsync/sync/client.h"
 #include "tramsync/sync/protocol.h"
-#include "tramsync/sync/tls.h"
 #include "tramsync/sync/transport.h"
 
 namespace tramsync::cli {
@@ -79,11 +78,12 @@ class ProgressLine {
   bool shown_ = false;
 };
 
-Result<std::unique_ptr<sync::Transport>> transport_for(const std::string& url, const sync::PeerSettings& s) {
+Result<std::unique_ptr<sync::Transport>> transport_for(const std::string& url, const std::string& pin,
+                                                       const std::string& ca_file) {
   sync::HttpsOptions o;
   o.url = url;
-  o.pin = s.pin;
-  o.ca_file = s.ca_file;
+  o.pin = pin;
+  o.ca_file = ca_file;
   return sync::make_https_transport(o);
 }
 
@@ -106,19 +106,9 @@ void setup_sync(CLI::App& app, Context& ctx) {
         "Example:\n"
         "  station-cli enroll --server https://10.0.0.5:8443 --code 7KQ4-MZ2W-HX9C --pin AB:CD:...:EF");
     on_run(cmd, ctx, [opt](Context& c) {
-      auto url = sync::parse_server_url(opt->server);
-      if (!url) return c.fail(std::move(url.error()).in("enroll"));
-      if (url->scheme == "https" && opt->ca.empty() && opt->pin.empty()) {
-        return c.fail(Error::invalid("--pin", "or --ca is needed to know the server is the real one: give the "
-                                              "fingerprint the server printed, or a CA file",
-                                     "")
-                          .in("enroll"));
-      }
-      if (!opt->pin.empty() && tls::normalize_fingerprint(opt->pin).empty()) {
-        return c.fail(Error::invalid("--pin", "must be a SHA-256 fingerprint (64 hex digits, colons allowed)",
-                                     opt->pin)
-                          .in("enroll"));
-      }
+      // The URL, the pin or CA file: all checked before a file is made.
+      auto transport = transport_for(opt->server, opt->pin, opt->ca);
+      if (!transport) return c.fail(std::move(transport.error()).in("enroll"));
       const bool existed = std::filesystem::exists(c.db_path);
       auto cleanup = [&](std::unique_ptr<Store>& s) {
         // A file this command created and could not enroll is removed, so a
@@ -131,14 +121,6 @@ void setup_sync(CLI::App& app, Context& ctx) {
       };
       auto store = c.open(/*create=*/true);
       if (!store) return kExitFailed;
-      sync::PeerSettings s;
-      s.pin = opt->pin;
-      s.ca_file = opt->ca;
-      auto transport = transport_for(opt->server, s);
-      if (!transport) {
-        cleanup(store);
-        return c.fail(std::move(transport.error()).in("enroll"));
-      }
       sync::EnrollParams params{opt->server, opt->code, opt->pin, opt->ca, opt->name};
       auto r = sync::enroll(*store, **transport, params);
       if (!r) {
@@ -182,7 +164,7 @@ void setup_sync(CLI::App& app, Context& ctx) {
                           : "this file is not enrolled with " + opt->server + " (see `station-cli status`)");
       }
       auto settings = sync::peer_settings(*peer);
-      auto transport = transport_for(peer->url, settings);
+      auto transport = transport_for(peer->url, settings.pin, settings.ca_file);
       if (!transport) return c.fail(transport.error());
       ProgressLine bar(!c.as_json && isatty(STDERR_FILENO));
       sync::SyncOptions o;

@@ -83,6 +83,10 @@ std::string sha256_hex(std::string_view data) {
   return lower_hex(md.data(), len);
 }
 
+std::string enrollment_code_hash(std::string_view typed) {
+  return sha256_hex(normalize_enrollment_code(typed));
+}
+
 bool constant_time_equal(std::string_view a, std::string_view b) {
   if (a.size() != b.size()) return false;
   if (a.empty()) return true;

@@ -10,6 +10,7 @@
 #include <thread>
 
 #include "tramsync/sync/protocol.h"
+#include "tramsync/sync/wire.h"
 #include "wire_json.h"
 
 namespace tramsync::sync {
@@ -122,7 +123,7 @@ class Exchanger {
   }
 
   std::optional<int64_t> clock_skew() const { return skew_; }
-  std::string server_node, server_database;
+  std::string server_database;
 
  private:
   void note_clock(const json& doc, int64_t sent_at, int64_t received_at) {
@@ -130,7 +131,6 @@ class Exchanger {
       // The server read its clock about half-way through the exchange.
       skew_ = doc["server_time_ms"].get<int64_t>() - (sent_at + received_at) / 2;
     }
-    if (doc.contains("node_id") && doc["node_id"].is_string()) server_node = doc["node_id"];
     if (doc.contains("database_id") && doc["database_id"].is_string()) server_database = doc["database_id"];
   }
 
@@ -228,8 +228,7 @@ Result<SyncReport> run_sync(Store& store, Exchanger& ex, const std::string& peer
       LogPage page = store.changes_to_push(peer_id, o.batch_changes, o.batch_bytes);
       if (page.changes.empty()) break;
       Request req = make_request("POST", "/v1/push");
-      req.body = json{{"protocol", protocol::kVersion}, {"changes", wire::changes_to_json(page.changes)}}.dump(
-          -1, ' ', false, json::error_handler_t::replace);
+      req.body = wire::encode_batch(page.changes);
       auto ack = ex.call(std::move(req));
       if (!ack) return ack.error();
       const int64_t acked = int_field(*ack, "acked_through");
@@ -315,7 +314,6 @@ Result<SyncReport> sync_with_peer(Store& store, Transport& transport, const std:
   SystemClock system_clock;
   Clock& clock = options.clock ? *options.clock : static_cast<Clock&>(system_clock);
   SyncReport report;
-  report.peer_id = peer_id;
   SyncProgress progress;
   Exchanger ex(transport, options, clock, settings.token, report, progress);
   auto r = run_sync(store, ex, peer_id, settings, options, report, progress);
@@ -324,7 +322,7 @@ Result<SyncReport> sync_with_peer(Store& store, Transport& transport, const std:
   if (auto skew = ex.clock_skew()) {
     settings.clock_skew_ms = *skew;
     report.clock_skew_ms = *skew;
-    report.clock_warning = std::abs(*skew) > protocol::kClockWarnMs;
+    report.clock_warning = protocol::clock_warning(*skew);
   }
   settings.last_error = r ? "" : r.error().message();
   PeerState saved = *store.peer(peer_id);
@@ -358,8 +356,7 @@ Result<EnrollResult> enroll(Store& store, Transport& transport, const EnrollPara
                   {"station_code", station_code}}
                  .dump(-1, ' ', false, json::error_handler_t::replace);
 
-  SyncOptions options;
-  options.clock = clock;
+  const SyncOptions options;  // retries as for a sync
   SystemClock system_clock;
   SyncReport report;
   SyncProgress progress;

@@ -255,7 +255,7 @@ struct SyncService::Handlers {
       if (!lease) return fail(res, ctx, 503, "unavailable", lease.error().message());
       Store& store = **lease;
       std::string token = auth::new_token();
-      EnrollmentRequest er{auth::sha256_hex(code), str("device_id"), str("device_name"), auth::sha256_hex(token),
+      EnrollmentRequest er{auth::enrollment_code_hash(code), str("device_id"), str("device_name"), auth::sha256_hex(token),
                            str("database_id"), str("station_code")};
       auto d = store.enroll_device(er);
       if (!d) {

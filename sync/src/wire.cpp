@@ -23,7 +23,9 @@ json changes_to_json(const std::vector<Change>& changes) {
 }
 
 std::string encode_batch(const std::vector<Change>& changes) {
-  return json{{"protocol", protocol::kVersion}, {"changes", changes_to_json(changes)}}.dump();
+  // Text that is not UTF-8 (a payload written by an older client) is replaced, not thrown on.
+  return json{{"protocol", protocol::kVersion}, {"changes", changes_to_json(changes)}}.dump(
+      -1, ' ', false, json::error_handler_t::replace);
 }
 
 namespace {

@@ -45,7 +45,7 @@ struct Centre {
   }
   std::string new_code(const std::string& station_code, const std::string& role) {
     std::string code = auth::new_enrollment_code();
-    must(admin->add_enrollment_code(auth::sha256_hex(auth::normalize_enrollment_code(code)), station_code, role, "",
+    must(admin->add_enrollment_code(auth::enrollment_code_hash(code), station_code, role, "",
                                     now_ms() + 3600'000));
     return code;
   }

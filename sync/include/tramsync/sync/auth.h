@@ -40,6 +40,10 @@ std::string new_enrollment_code();
 // "abcd efgh-jkmn" -> "ABCDEFGHJKMN".
 std::string normalize_enrollment_code(std::string_view typed);
 
+// What a server stores of an enrollment code, and looks a typed code up by:
+// sha256_hex(normalize_enrollment_code(typed)).
+std::string enrollment_code_hash(std::string_view typed);
+
 // SHA-256 of the bytes of `data`, as 64 lower-case hex characters.
 std::string sha256_hex(std::string_view data);
 

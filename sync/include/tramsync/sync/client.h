@@ -22,6 +22,7 @@
 #include "tramsync/core/replica.h"
 #include "tramsync/core/status.h"
 #include "tramsync/core/store.h"
+#include "tramsync/sync/protocol.h"
 #include "tramsync/sync/transport.h"
 
 namespace tramsync::sync {
@@ -51,10 +52,10 @@ struct SyncProgress {
 };
 
 struct SyncOptions {
-  int64_t batch_changes = 500;          // changes per push (protocol::kMaxChangesPerBatch)
-  int64_t batch_bytes = 256 * 1024;     // payload bytes per push
-  int64_t pull_limit = 500;             // changes per pull page
-  int64_t pull_bytes = 256 * 1024;      // payload bytes per pull page
+  int64_t batch_changes = protocol::kMaxChangesPerBatch;  // changes per push
+  int64_t batch_bytes = protocol::kMaxBatchBytes;         // payload bytes per push
+  int64_t pull_limit = protocol::kDefaultPullLimit;       // changes per pull page
+  int64_t pull_bytes = protocol::kDefaultPullBytes;       // payload bytes per pull page
   int max_attempts = 6;                 // per request, on a dropped link or a busy server
   int64_t backoff_initial_ms = 500;     // doubled after each failed attempt, with jitter
   int64_t backoff_max_ms = 30'000;
@@ -64,7 +65,6 @@ struct SyncOptions {
 };
 
 struct SyncReport {
-  std::string peer_id;
   int64_t sent = 0;                 // changes pushed and acknowledged
   int64_t server_applied = 0, server_duplicates = 0, server_quarantined = 0, server_conflicts = 0;
   int64_t received = 0;             // changes pulled
@@ -72,7 +72,7 @@ struct SyncReport {
   int64_t bytes_sent = 0, bytes_received = 0;
   int64_t requests = 0, retries = 0;
   int64_t clock_skew_ms = 0;        // the server's clock minus this device's
-  bool clock_warning = false;       // |skew| > protocol::kClockWarnMs
+  bool clock_warning = false;       // protocol::clock_warning(clock_skew_ms)
   bool server_replaced = false;     // the server's file changed: everything was exchanged again
   std::vector<ApplyResult> refused;  // this device's changes the server quarantined, with reasons
 };

@@ -29,9 +29,15 @@ inline constexpr int64_t kMaxRequestBytes = 8 * 1024 * 1024;
 inline constexpr const char* kProtocolHeader = "X-TramSync-Protocol";  // GET requests name their version here
 inline constexpr const char* kClientTimeHeader = "X-TramSync-Time";    // the sender's clock, ms since the epoch
 
-// A device whose clock runs this far ahead of the server's is flagged.
+// A device whose clock is this far off the server's, ahead or behind, is
+// flagged at the server (the times it records are suspect).
 inline constexpr int64_t kClockAheadFlagMs = 24LL * 3600 * 1000;
 // A client warns when the server's clock differs from its own by more than this.
 inline constexpr int64_t kClockWarnMs = 5LL * 60 * 1000;
+
+// The two clock rules, on a skew in either sign (device minus server or the
+// reverse): the server flags a device, the device warns its user.
+inline bool clock_flagged(int64_t skew_ms) { return skew_ms > kClockAheadFlagMs || skew_ms < -kClockAheadFlagMs; }
+inline bool clock_warning(int64_t skew_ms) { return skew_ms > kClockWarnMs || skew_ms < -kClockWarnMs; }
 
 }  // namespace tramsync::protocol

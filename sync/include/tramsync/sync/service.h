@@ -5,8 +5,10 @@
 // docs/protocol.md describes what the endpoints accept and answer.
 //
 // Thread-safety: a SyncService may be used by many threads at once (all of an
-// HTTP server's workers). Each request borrows its own Store (one SQLite
-// connection per thread, never shared) from a pool; SQLite serialises writes.
+// HTTP server's workers). Each request borrows a Store (one SQLite connection)
+// from a pool for its duration, so no connection is used by two threads at
+// once; the pool grows to the number of concurrent requests. SQLite serialises
+// writes.
 // Handlers never throw: anything unexpected becomes a JSON 500 with a request
 // id, and the cause goes to the request log.
 #pragma once

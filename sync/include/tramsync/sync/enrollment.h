@@ -1,13 +1,15 @@
-// One-time enrollment codes as the admin commands issue them.
+// One-time enrollment codes as a server's admin commands issue them (the
+// centre's `tramsync-server station add` / `device add`, later a station hub's).
 #pragma once
 
 #include <cstdint>
 #include <string>
 
+#include "tramsync/core/clock.h"
 #include "tramsync/core/status.h"
 #include "tramsync/core/store.h"
 
-namespace tramsync::server {
+namespace tramsync::sync {
 
 // Hours a code stays valid unless told otherwise, and the most allowed.
 inline constexpr int64_t kDefaultCodeHours = 72;
@@ -22,10 +24,11 @@ struct IssuedCode {
 };
 
 // Makes a fresh code for a device of `station_code` (empty for a reviewer)
-// with `role`, valid `hours` from now, and records its hash
-// (sha256_hex of the normalized code) in the store. The store checks the role
-// and the station.
+// with `role`, valid `hours` (1 to kMaxCodeHours) from now by `clock` (default:
+// the system clock; give the store's own clock where it has one, since the
+// store checks expiry by it), and records its hash (auth::enrollment_code_hash)
+// in the store. The store checks the role and the station.
 Result<IssuedCode> issue_enrollment_code(Store& store, const std::string& station_code, const std::string& role,
-                                         const std::string& device_name, int64_t hours);
+                                         const std::string& device_name, int64_t hours, Clock* clock = nullptr);
 
-}  // namespace tramsync::server
+}  // namespace tramsync::sync
