@@ -39,6 +39,22 @@ struct Context {
   void print_json(const json& j);
 };
 
+// Option checks whose refusal is one short line naming the value, unlike
+// CLI11's PositiveNumber/NonNegativeNumber (which print the range of a double).
+inline CLI::Validator at_least(long long lo) {
+  return CLI::Validator(
+      [lo](std::string& v) -> std::string {
+        try {
+          size_t used = 0;
+          long long n = std::stoll(v, &used);
+          if (used == v.size() && n >= lo) return {};
+        } catch (const std::exception&) {
+        }
+        return "must be a whole number of " + std::to_string(lo) + " or more, got " + v;
+      },
+      "N>=" + std::to_string(lo));
+}
+
 // Sets `ctx.run` when the subcommand is chosen.
 inline void on_run(CLI::App* cmd, Context& ctx, std::function<int(Context&)> f) {
   cmd->callback([&ctx, f = std::move(f)]() { ctx.run = f; });

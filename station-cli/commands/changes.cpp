@@ -14,8 +14,8 @@ void setup_changes(CLI::App& app, Context& ctx) {
   auto o = std::make_shared<Options>();
   auto* cmd = app.add_subcommand("changes", "The change log: every write, in order, as it will be sent");
   cmd->add_option("--after", o->after, "Only changes after this log position (default 0)")
-      ->check(CLI::NonNegativeNumber);
-  cmd->add_option("--limit", o->limit, "At most N changes (default 100)")->check(CLI::PositiveNumber);
+      ->check(at_least(0));
+  cmd->add_option("--limit", o->limit, "At most N changes (default 100)")->check(at_least(1));
   cmd->footer("With --json: the changes in the protocol's wire format.\nExample:\n  station-cli changes --after 120");
   on_run(cmd, ctx, [o](Context& c) {
     auto store = c.open();

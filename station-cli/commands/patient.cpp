@@ -241,11 +241,11 @@ void setup_patient(CLI::App& app, Context& ctx) {
   list->add_option("--category", list_opt->q.category, "Only this category");
   list->add_option("--status", list_opt->q.status, "Only this status");
   list->add_flag("--overdue", list_opt->q.overdue_only, "Only patients overdue for a visit");
-  list->add_option("--limit", list_opt->q.limit, "At most N patients")->check(CLI::PositiveNumber);
+  list->add_option("--limit", list_opt->q.limit, "At most N patients")->check(at_least(1));
   list->add_option("--covid-days", list_opt->covid_days, "covid-home overdue after N days (default 1)")
-      ->check(CLI::PositiveNumber);
+      ->check(at_least(1));
   list->add_option("--overdue-days", list_opt->other_days, "Others overdue after N days (default 30)")
-      ->check(CLI::PositiveNumber);
+      ->check(at_least(1));
   list->footer("Example:\n  station-cli patient list --search \"nguyen van an\"\n  station-cli patient list --overdue");
   on_run(list, ctx, [list_opt](Context& c) { return run_list(c, *list_opt); });
 

@@ -105,9 +105,9 @@ void setup_report(CLI::App& app, Context& ctx) {
   daily->add_option("--date", o->date, "The day YYYY-MM-DD (default today)");
   daily->add_flag("--csv", o->csv, "CSV for a spreadsheet");
   daily->add_option("--covid-days", o->settings.covid_overdue_days, "covid-home overdue after N days (default 1)")
-      ->check(CLI::PositiveNumber);
+      ->check(at_least(1));
   daily->add_option("--overdue-days", o->settings.other_overdue_days, "Others overdue after N days (default 30)")
-      ->check(CLI::PositiveNumber);
+      ->check(at_least(1));
   daily->footer("Example:\n  station-cli report daily\n  station-cli report daily --date 2026-11-20 --csv > bao-cao.csv");
   on_run(daily, ctx, [o](Context& c) {
     auto store = c.open();

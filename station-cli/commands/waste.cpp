@@ -60,7 +60,7 @@ void setup_waste(CLI::App& app, Context& ctx) {
   auto lo = std::make_shared<ListOptions>();
   auto* list = waste->add_subcommand("list", "Waste batches with their stage and age");
   list->add_flag("--pending", lo->pending, "Only batches not yet treated");
-  list->add_option("--older-than-days", lo->older, "Only batches older than N days")->check(CLI::NonNegativeNumber);
+  list->add_option("--older-than-days", lo->older, "Only batches older than N days")->check(at_least(0));
   list->footer("Example:\n  station-cli waste list --pending --older-than-days 2");
   on_run(list, ctx, [lo](Context& c) {
     auto store = c.open();

@@ -246,11 +246,10 @@ TEST_CASE("a file that is not a database is refused and not changed", "[core][mi
   CHECK_FALSE(std::filesystem::exists(path + "-wal"));
 }
 
-TEST_CASE("another program's SQLite database is refused and left as it was", "[core][migration][!mayfail]") {
-  // Store::open adopts any SQLite file whose user_version is 0: pointed at the
-  // wrong .db file (a pharmacy program's, say) it creates TramSync's tables in it
-  // and makes it a station file. A file that already has tables but no TramSync
-  // schema should be refused like a file that is not a database.
+TEST_CASE("another program's SQLite database is refused and left as it was", "[core][migration]") {
+  // Pointed at the wrong .db file (a pharmacy program's, say), Store::open must
+  // not create TramSync's tables in it: a file that already has tables but no
+  // TramSync schema is refused like a file that is not a database.
   TempDir dir;
   const std::string path = dir.file("pharmacy.db");
   {

@@ -429,10 +429,9 @@ TEST_CASE_METHOD(StoreFixture, "an item code is unique at a station", "[core][st
 }
 
 TEST_CASE_METHOD(StockFixture, "a transfer in of a known lot must agree with the lot's expiry",
-                 "[core][stock][!mayfail]") {
-  // receive() refuses a second receipt of a lot with another expiry ("a lot has
-  // one expiry"); transfer_in() does not check it, so a lot can end up with two
-  // expiries and the stock list then shows the later one for all of it.
+                 "[core][stock]") {
+  // A lot has one expiry: transfer_in() refuses another expiry for a known lot,
+  // as receive() does, so the stock list never shows a wrong date for all of it.
   const auto before = store->change_count();
   TransferInput in;
   in.item = "PARA500";
@@ -444,16 +443,14 @@ TEST_CASE_METHOD(StockFixture, "a transfer in of a known lot must agree with the
   CHECK_FALSE(r.ok());
   CHECK(store->change_count() == before);
   for (const auto& l : stock_of("PARA500").lots) {
-    if (l.lot == "A") CHECK(l.expiry == "2027-03-31");  // fails today: 2028-12-31 for all 110 tablets
+    if (l.lot == "A") CHECK(l.expiry == "2027-03-31");
   }
 }
 
 TEST_CASE_METHOD(StockFixture, "a lot used up before it expired is not listed again once its date passes",
-                 "[core][stock][expiry][!mayfail]") {
-  // stock() lists a lot when its on hand is not zero *or* it is expired, so every
-  // lot ever received comes back as "expired, 0 on hand" after its expiry date and
-  // the list grows for ever. Expired lots with stock must show (they do); empty
-  // ones should not.
+                 "[core][stock][expiry]") {
+  // Expired lots with stock show; a lot used up before its date does not come
+  // back as "expired, 0 on hand", so the list does not grow for ever.
   dispense(patient, "PARA500", 100);  // lot A (expires 2027-03-31) is used up
   REQUIRE(lot_names("PARA500") == std::vector<std::string>{"B"});
   clock.set(kStartMs + 200 * kDayMs);  // 2027-06-08: A has expired, B has not

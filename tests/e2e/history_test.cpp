@@ -64,6 +64,7 @@ TEST_CASE("voiding a dispense split over two lots gives all of it back", "[e2e][
   INFO(stock.dump(2));
   CHECK(stock.at(0).at("on_hand") == 110);
   const json shown = cli.ok({"patient", "show", p});
+  REQUIRE(shown.at("dispensings").size() == 2);  // both lots' parts, each voided
   for (const auto& m : shown.at("dispensings")) CHECK(m.at("voided") == true);
   CHECK(shown.at("next_refills").empty());
 }

@@ -18,7 +18,9 @@
 // the client's pinning is tested with the client.
 #pragma once
 
-#ifdef TRAMSYNC_SERVER_PATH
+#ifndef TRAMSYNC_SERVER_PATH
+#error "TRAMSYNC_SERVER_PATH must be defined by the build (tests/CMakeLists.txt)"
+#endif
 
 #include <httplib.h>
 #include <signal.h>
@@ -275,5 +277,3 @@ inline httplib::Result https_post(int port, const std::string& path, const std::
 inline httplib::Headers bearer(const std::string& token) { return {{"Authorization", "Bearer " + token}}; }
 
 }  // namespace tramsync::e2e
-
-#endif  // TRAMSYNC_SERVER_PATH
