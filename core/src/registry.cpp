@@ -219,26 +219,20 @@ Result<DeviceInfo> Store::enroll_device(const EnrollmentRequest& req) {
           .bind(2, role)
           .bind(3, req.device_id)
           .run();
+    } else {
       a.db()
-          .prepare("UPDATE enrollment_codes SET used_at = ?1, device_id = ?2 WHERE code_hash = ?3")
-          .bind(1, now)
-          .bind(2, req.device_id)
-          .bind(3, req.code_hash)
+          .prepare(
+              "INSERT INTO devices(id, station_id, name, role, token_hash, database_id, created_at) "
+              "VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)")
+          .bind(1, req.device_id)
+          .bind(2, station_id.empty() ? std::optional<std::string>() : std::optional(station_id))
+          .bind(3, req.device_name.empty() ? name : validate::trim(req.device_name))
+          .bind(4, role)
+          .bind(5, req.token_hash)
+          .bind(6, req.database_id)
+          .bind(7, now)
           .run();
-      return *device(req.device_id);
     }
-    a.db()
-        .prepare(
-            "INSERT INTO devices(id, station_id, name, role, token_hash, database_id, created_at) "
-            "VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)")
-        .bind(1, req.device_id)
-        .bind(2, station_id.empty() ? std::optional<std::string>() : std::optional(station_id))
-        .bind(3, req.device_name.empty() ? name : validate::trim(req.device_name))
-        .bind(4, role)
-        .bind(5, req.token_hash)
-        .bind(6, req.database_id)
-        .bind(7, now)
-        .run();
     a.db()
         .prepare("UPDATE enrollment_codes SET used_at = ?1, device_id = ?2 WHERE code_hash = ?3")
         .bind(1, now)

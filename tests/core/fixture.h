@@ -20,6 +20,7 @@
 #include <utility>
 #include <vector>
 
+#include "support/temp_dir.h"
 #include "tramsync/core/clock.h"
 #include "tramsync/core/model.h"
 #include "tramsync/core/status.h"
@@ -38,37 +39,10 @@ inline constexpr int64_t kDayMs = 24 * kHourMs;
 inline constexpr const char* kStartLocal = "2026-11-20T09:00:00";
 inline constexpr const char* kToday = "2026-11-20";
 
-// A directory under the system temp directory with a random name, removed with
-// everything in it when the object goes away.
-class TempDir {
+// A fresh temporary directory per test (tests/support/temp_dir.h).
+class TempDir : public testing::TempDir {
  public:
-  TempDir() {
-    std::random_device rd;
-    std::uniform_int_distribution<uint64_t> dist;
-    const auto base = std::filesystem::temp_directory_path();
-    for (int attempt = 0; attempt < 100; ++attempt) {
-      char name[48];
-      std::snprintf(name, sizeof name, "tramsync-core-%016llx", static_cast<unsigned long long>(dist(rd)));
-      std::error_code ec;
-      if (std::filesystem::create_directory(base / name, ec)) {
-        path_ = base / name;
-        return;
-      }
-    }
-    throw std::runtime_error("cannot create a temporary directory under " + base.string());
-  }
-  ~TempDir() {
-    std::error_code ec;
-    std::filesystem::remove_all(path_, ec);
-  }
-  TempDir(const TempDir&) = delete;
-  TempDir& operator=(const TempDir&) = delete;
-
-  const std::filesystem::path& path() const { return path_; }
-  std::string file(const std::string& name) const { return (path_ / name).string(); }
-
- private:
-  std::filesystem::path path_;
+  TempDir() : testing::TempDir("tramsync-core") {}
 };
 
 // The value of a Result that must have succeeded; fails the test with the

@@ -34,6 +34,8 @@
 #include <utility>
 #include <vector>
 
+#include "support/temp_dir.h"
+
 extern char** environ;
 
 namespace tramsync::e2e {
@@ -45,37 +47,10 @@ using json = nlohmann::json;
 #endif
 inline constexpr const char* kStationCli = STATION_CLI_PATH;
 
-// A directory under the system temp directory with a random name, removed with
-// everything in it when the object goes away.
-class TempDir {
+// A fresh temporary directory per test (tests/support/temp_dir.h).
+class TempDir : public testing::TempDir {
  public:
-  TempDir() {
-    std::random_device rd;
-    std::uniform_int_distribution<unsigned long long> dist;
-    const auto base = std::filesystem::temp_directory_path();
-    for (int attempt = 0; attempt < 100; ++attempt) {
-      char name[48];
-      std::snprintf(name, sizeof name, "tramsync-e2e-%016llx", dist(rd));
-      std::error_code ec;
-      if (std::filesystem::create_directory(base / name, ec)) {
-        path_ = base / name;
-        return;
-      }
-    }
-    throw std::runtime_error("cannot create a temporary directory under " + base.string());
-  }
-  ~TempDir() {
-    std::error_code ec;
-    std::filesystem::remove_all(path_, ec);
-  }
-  TempDir(const TempDir&) = delete;
-  TempDir& operator=(const TempDir&) = delete;
-
-  const std::filesystem::path& path() const { return path_; }
-  std::string file(const std::string& name) const { return (path_ / name).string(); }
-
- private:
-  std::filesystem::path path_;
+  TempDir() : testing::TempDir("tramsync-e2e") {}
 };
 
 // What one run of station-cli did.

@@ -18,6 +18,7 @@
 #include <vector>
 
 #include "cli_runner.h"
+#include "support/sqlite_query.h"
 
 namespace tramsync::e2e {
 
@@ -91,37 +92,8 @@ inline void fnv(uint64_t& h, const std::string& s) {
   h *= 1099511628211ULL;
 }
 
-struct SqliteDb {
-  sqlite3* db = nullptr;
-  explicit SqliteDb(const std::string& path) {
-    if (sqlite3_open_v2(path.c_str(), &db, SQLITE_OPEN_READWRITE, nullptr) != SQLITE_OK) {
-      std::string msg = db ? sqlite3_errmsg(db) : "out of memory";
-      sqlite3_close(db);
-      throw std::runtime_error("cannot open " + path + ": " + msg);
-    }
-  }
-  ~SqliteDb() { sqlite3_close(db); }
-  SqliteDb(const SqliteDb&) = delete;
-  SqliteDb& operator=(const SqliteDb&) = delete;
-};
-
-struct SqliteStmt {
-  sqlite3_stmt* stmt = nullptr;
-  SqliteStmt(sqlite3* db, const std::string& sql) {
-    if (sqlite3_prepare_v2(db, sql.c_str(), -1, &stmt, nullptr) != SQLITE_OK) {
-      throw std::runtime_error("cannot prepare " + sql + ": " + sqlite3_errmsg(db));
-    }
-  }
-  ~SqliteStmt() { sqlite3_finalize(stmt); }
-  SqliteStmt(const SqliteStmt&) = delete;
-  SqliteStmt& operator=(const SqliteStmt&) = delete;
-  bool step() {
-    int rc = sqlite3_step(stmt);
-    if (rc == SQLITE_ROW) return true;
-    if (rc == SQLITE_DONE) return false;
-    throw std::runtime_error(std::string("sqlite3_step: ") + sqlite3_errstr(rc));
-  }
-};
+using testing::SqliteDb;
+using testing::SqliteStmt;
 
 inline std::string cell_text(sqlite3_stmt* s, int c) {
   switch (sqlite3_column_type(s, c)) {
@@ -213,21 +185,8 @@ inline DbSnapshot snapshot(const std::string& path) {
   return snap;
 }
 
-// One integer from a query on the station file (e.g. a count).
-inline int64_t query_int(const std::string& path, const std::string& sql) {
-  detail::SqliteDb conn(path);
-  detail::SqliteStmt s(conn.db, sql);
-  return s.step() ? sqlite3_column_int64(s.stmt, 0) : 0;
-}
-
-// The first column of every row of a query, as text.
-inline std::vector<std::string> query_texts(const std::string& path, const std::string& sql) {
-  detail::SqliteDb conn(path);
-  detail::SqliteStmt s(conn.db, sql);
-  std::vector<std::string> out;
-  while (s.step()) out.emplace_back(reinterpret_cast<const char*>(sqlite3_column_text(s.stmt, 0)));
-  return out;
-}
+using testing::query_int;    // tests/support/sqlite_query.h
+using testing::query_texts;
 
 // --- CSV ---------------------------------------------------------------------------
 

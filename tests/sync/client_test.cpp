@@ -3,14 +3,13 @@
 // refusals in words, scopes, concurrent edits. The same code runs over HTTPS in
 // tests/e2e/sync_test.cpp; here the link is a MemoryTransport so each fault
 // lands exactly where the test puts it.
-#include <sqlite3.h>
-
 #include <catch2/catch.hpp>
 
 #include <memory>
 #include <string>
 
 #include "../core/fixture.h"
+#include "support/sqlite_query.h"
 #include "tramsync/core/hlc.h"
 #include "tramsync/sync/auth.h"
 #include "tramsync/sync/client.h"
@@ -87,17 +86,8 @@ std::string add_patient(Store& s, const std::string& name, const std::string& vi
   return must(s.add_patient(p));
 }
 
-int64_t count(const std::string& path, const std::string& sql) {
-  sqlite3* db = nullptr;
-  REQUIRE(sqlite3_open_v2(path.c_str(), &db, SQLITE_OPEN_READONLY, nullptr) == SQLITE_OK);
-  sqlite3_stmt* st = nullptr;
-  REQUIRE(sqlite3_prepare_v2(db, sql.c_str(), -1, &st, nullptr) == SQLITE_OK);
-  REQUIRE(sqlite3_step(st) == SQLITE_ROW);
-  int64_t v = sqlite3_column_int64(st, 0);
-  sqlite3_finalize(st);
-  sqlite3_close(db);
-  return v;
-}
+// A number read from a node's file directly.
+int64_t count(const std::string& path, const std::string& sql) { return testing::query_int(path, sql); }
 
 }  // namespace
 
@@ -469,13 +459,7 @@ TEST_CASE("a centre restored from an older backup gets back what it lost on the 
   Device a(dir, "station-a", centre, "TYT-SINHO", "Trạm Y tế xã Sìn Hồ");
   for (int i = 0; i < 3; ++i) add_patient(*a.store, "Trước " + std::to_string(i));
   a.sync();
-  {
-    sqlite3* db = nullptr;
-    REQUIRE(sqlite3_open(centre.path.c_str(), &db) == SQLITE_OK);
-    REQUIRE(sqlite3_exec(db, ("VACUUM INTO '" + dir.file("backup.db") + "'").c_str(), nullptr, nullptr, nullptr) ==
-            SQLITE_OK);
-    sqlite3_close(db);
-  }
+  testing::SqliteDb(centre.path).exec("VACUUM INTO '" + dir.file("backup.db") + "'");
   for (int i = 0; i < 3; ++i) add_patient(*a.store, "Sau " + std::to_string(i));
   a.sync();
   REQUIRE(count(centre.path, "SELECT count(*) FROM patients") == 6);
