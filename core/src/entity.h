@@ -33,6 +33,10 @@ uint64_t record_entity_update(Action& a, const char* table, const char* kind, co
 // The version of `field` in a row's `_v` (null when it has none).
 json field_version(const json& versions, const std::string& field);
 
+// Refreshes a patient's search index and folded village from its row (after a
+// local edit or a peer's change wrote its name or village). people.cpp.
+void reindex_patient(Action& a, const std::string& id);
+
 // Appends the change for a newly inserted event (the whole event as its payload).
 uint64_t record_event(Action& a, const char* kind, const std::string& id, const std::string& station_id,
                       const json& event);

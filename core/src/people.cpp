@@ -36,6 +36,24 @@ Patient read_patient_row(db::Stmt& s) {
   return p;
 }
 
+// The search index and folded village of a patient, from its row as it now is.
+void reindex_patient(Action& a, const std::string& id) {
+  auto q = a.db().prepare("SELECT rowid, name, village FROM patients WHERE id = ?1");
+  q.bind(1, id);
+  if (!q.step()) return;
+  const int64_t rowid = q.i64(0);
+  const std::string name = fold_for_search(q.str(1)), village = fold_for_search(q.str(2));
+  q.release();
+  a.db().prepare("UPDATE patients SET village_fold = ?1 WHERE rowid = ?2").bind(1, village).bind(2, rowid).run();
+  a.db().prepare("DELETE FROM patient_search WHERE rowid = ?1").bind(1, rowid).run();
+  a.db()
+      .prepare("INSERT INTO patient_search(rowid, name, village) VALUES (?1, ?2, ?3)")
+      .bind(1, rowid)
+      .bind(2, name)
+      .bind(3, village)
+      .run();
+}
+
 namespace {
 
 std::vector<std::string> unique_trimmed(const std::vector<std::string>& in) {
@@ -63,25 +81,6 @@ void set_members(Action& a, const std::string& patient_id, const char* field, co
         .bind(6, a.store().device_id())
         .run();
   }
-}
-
-// Re-indexes a patient whose name or village changed.
-void reindex_patient(Action& a, const std::string& id, const std::string& name, const std::string& village) {
-  int64_t rowid = 0;
-  {
-    auto s = a.db().prepare("SELECT rowid FROM patients WHERE id = ?1");
-    s.bind(1, id);
-    if (s.step()) rowid = s.i64(0);
-  }
-  std::string vfold = fold_for_search(village);
-  a.db().prepare("UPDATE patients SET village_fold = ?1 WHERE rowid = ?2").bind(1, vfold).bind(2, rowid).run();
-  a.db().prepare("DELETE FROM patient_search WHERE rowid = ?1").bind(1, rowid).run();
-  a.db()
-      .prepare("INSERT INTO patient_search(rowid, name, village) VALUES (?1, ?2, ?3)")
-      .bind(1, rowid)
-      .bind(2, fold_for_search(name))
-      .bind(3, vfold)
-      .run();
 }
 
 // Validates a new patient and resolves its household. On success `in` is normalised.
@@ -379,7 +378,7 @@ Status Store::update_patient(const std::string& id_or_prefix, const PatientUpdat
           .run();
     }
     if (fields.contains("name") || fields.contains("village")) {
-      reindex_patient(a, cur.id, fields.value("name", cur.name), fields.value("village", cur.village));
+      reindex_patient(a, cur.id);
     }
     uint64_t hlc = a.peek_hlc();
     for (const auto& [field, delta] : sets.items()) {

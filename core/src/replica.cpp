@@ -232,7 +232,7 @@ class Applier {
     bool any = false;
     for (auto it = fields.begin(); it != fields.end(); ++it) {
       const std::string& f = it.key();
-      json entry = versions.contains(f) ? versions[f] : (versions.contains("") ? versions[""] : json());
+      json entry = field_version(versions, f);
       auto sv = version_from(entry);
       auto sb = base_from(entry);
       const json current = find_column(spec, f) ? stored[f] : (extra.contains(f) ? extra[f] : json());
@@ -267,7 +267,7 @@ class Applier {
       u.run();
     }
     apply_sets(c, sets, incoming);
-    if (c.kind == kind::kPatient && (updates.contains("name") || updates.contains("village"))) reindex(c.record_id);
+    if (c.kind == kind::kPatient && (updates.contains("name") || updates.contains("village"))) reindex_patient(a_, c.record_id);
     return ApplyStatus::kApplied;
   }
 
@@ -310,7 +310,7 @@ class Applier {
     }
     s.run();
     apply_sets(c, sets, v);
-    if (c.kind == kind::kPatient) reindex(c.record_id);
+    if (c.kind == kind::kPatient) reindex_patient(a_, c.record_id);
   }
 
   void apply_sets(const Change& c, const json& sets, const merge::Version& v) {
@@ -349,23 +349,6 @@ class Applier {
         }
       }
     }
-  }
-
-  void reindex(const std::string& patient_id) {
-    auto q = a_.db().prepare("SELECT rowid, name, village FROM patients WHERE id = ?1");
-    q.bind(1, patient_id);
-    if (!q.step()) return;
-    int64_t rowid = q.i64(0);
-    std::string name = fold_for_search(q.str(1)), village = fold_for_search(q.str(2));
-    q.release();
-    a_.db().prepare("UPDATE patients SET village_fold = ?1 WHERE rowid = ?2").bind(1, village).bind(2, rowid).run();
-    a_.db().prepare("DELETE FROM patient_search WHERE rowid = ?1").bind(1, rowid).run();
-    a_.db()
-        .prepare("INSERT INTO patient_search(rowid, name, village) VALUES (?1, ?2, ?3)")
-        .bind(1, rowid)
-        .bind(2, name)
-        .bind(3, village)
-        .run();
   }
 
   void record_conflict(const RecordSpec& spec, const Change& c, const std::string& field, const json& winner,
