@@ -237,8 +237,11 @@ TEST_CASE("the same push twice, and a client killed at random moments of a sync:
     std::mt19937 rng(20261123);
     int killed = 0;
     bool partial_seen = false;  // a kill left some pages stored and others not
+    int64_t stored = 0;  // patients the tablet held after the last kill
     for (int i = 0; i < 8; ++i) {
-      // station-cli sync in the background, SIGKILLed after a random while.
+      // station-cli sync in the background, SIGKILLed a random moment after it
+      // stored its next page: the kill lands mid-sync however fast or slow
+      // the machine (an ASan build starts much slower than a release one).
       pid_t pid = 0;
       std::vector<std::string> args{kStationCli, "--db", t.db(), "sync"};
       std::vector<char*> argv;
@@ -250,10 +253,23 @@ TEST_CASE("the same push twice, and a client killed at random moments of a sync:
       posix_spawn_file_actions_addopen(&fa, 2, "/dev/null", O_WRONLY, 0);
       REQUIRE(posix_spawn(&pid, argv[0], &fa, nullptr, argv.data(), environ) == 0);
       posix_spawn_file_actions_destroy(&fa);
-      std::this_thread::sleep_for(std::chrono::milliseconds(std::uniform_int_distribution<int>(20, 250)(rng)));
-      kill(pid, SIGKILL);
       int st = 0;
-      waitpid(pid, &st, 0);
+      bool exited = false;
+      const auto give_up = std::chrono::steady_clock::now() + std::chrono::seconds(120);
+      while (!exited && std::chrono::steady_clock::now() < give_up) {
+        if (waitpid(pid, &st, WNOHANG) == pid) {
+          exited = true;  // finished before making progress worth a kill
+        } else if (query_int(t.db(), "SELECT count(*) FROM patients") > stored) {
+          std::this_thread::sleep_for(std::chrono::milliseconds(std::uniform_int_distribution<int>(0, 40)(rng)));
+          break;
+        } else {
+          std::this_thread::sleep_for(std::chrono::milliseconds(5));
+        }
+      }
+      if (!exited) {
+        kill(pid, SIGKILL);
+        waitpid(pid, &st, 0);
+      }
       if (WIFSIGNALED(st) && WTERMSIG(st) == SIGKILL) ++killed;  // not a sync that had already finished
       CHECK(query_texts(t.db(), "PRAGMA integrity_check").at(0) == "ok");
       // Whatever was stored is stored with its cursor: the patients held are
@@ -261,6 +277,7 @@ TEST_CASE("the same push twice, and a client killed at random moments of a sync:
       const int64_t n = query_int(t.db(), "SELECT count(*) FROM patients");
       CHECK(n <= 3000);
       partial_seen = partial_seen || (n > 0 && n < 3000);
+      stored = n;
     }
     INFO("killed " << killed << " of 8 syncs before they finished");
     CHECK(killed > 0);

@@ -19,6 +19,9 @@ struct SqliteDb {
       sqlite3_close(db);
       throw std::runtime_error("cannot open " + path + ": " + msg);
     }
+    // A program may be writing the file at the same moment (the kill tests
+    // read while station-cli syncs): wait for its lock as the programs do.
+    sqlite3_busy_timeout(db, 5000);
   }
   ~SqliteDb() { sqlite3_close(db); }
   SqliteDb(const SqliteDb&) = delete;
