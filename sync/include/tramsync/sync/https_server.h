@@ -1,4 +1,4 @@
-// The central node's HTTP(S) server: sync's endpoints (SyncService::mount)
+// A node's HTTP(S) server (the centre's, or a station hub's): sync's endpoints (SyncService::mount)
 // plus /healthz and /metrics, JSON errors for everything else, the request log,
 // and the limits that keep one client from exhausting the node (request size,
 // timeouts, a bounded worker pool).
@@ -9,7 +9,7 @@
 // being handled finish before run() returns, and each push is one SQLite
 // transaction, so nothing is left half-written.
 //
-// httplib stays inside central_server.cpp: this header names no library type.
+// httplib stays inside https_server.cpp: this header names no library type.
 #pragma once
 
 #include <cstddef>
@@ -17,8 +17,8 @@
 #include <mutex>
 #include <string>
 
-#include "listen_address.h"
-#include "request_log.h"
+#include "tramsync/sync/listen_address.h"
+#include "tramsync/sync/request_log.h"
 #include "tramsync/core/status.h"
 
 namespace httplib {
@@ -28,7 +28,7 @@ namespace tramsync::sync {
 class SyncService;
 }
 
-namespace tramsync::server {
+namespace tramsync::sync {
 
 struct ServerConfig {
   std::string db_path;
@@ -43,14 +43,14 @@ struct ServerConfig {
   std::size_t keep_alive_max_count = 100;
 };
 
-class CentralServer {
+class HttpsServer {
  public:
   // Makes the server. Errors: a certificate or key that cannot be loaded, or
   // TLS settings OpenSSL refuses (kInvalid / kIo). `log` must outlive the server.
-  static Result<std::unique_ptr<CentralServer>> create(const ServerConfig& config, RequestLogger& log);
-  ~CentralServer();
-  CentralServer(const CentralServer&) = delete;
-  CentralServer& operator=(const CentralServer&) = delete;
+  static Result<std::unique_ptr<HttpsServer>> create(const ServerConfig& config, RequestLogger& log);
+  ~HttpsServer();
+  HttpsServer(const HttpsServer&) = delete;
+  HttpsServer& operator=(const HttpsServer&) = delete;
 
   // Binds and listens on the configured address; returns the port, the one
   // the system chose when the configured port is 0. Call once, before run().
@@ -69,17 +69,17 @@ class CentralServer {
   int64_t sync_requests() const;
 
  private:
-  CentralServer(const ServerConfig& config, RequestLogger& log);
+  HttpsServer(const ServerConfig& config, RequestLogger& log);
   void install_handlers();
 
   ServerConfig config_;
   RequestLogger& log_;
   // Declared before http_: the server's workers use the service, so the
   // server goes first.
-  std::unique_ptr<sync::SyncService> service_;
+  std::unique_ptr<SyncService> service_;
   std::unique_ptr<httplib::Server> http_;
   std::mutex stop_mu_;
   bool stopped_ = false;  // GUARDED_BY(stop_mu_)
 };
 
-}  // namespace tramsync::server
+}  // namespace tramsync::sync

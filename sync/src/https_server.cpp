@@ -1,4 +1,4 @@
-#include "central_server.h"
+#include "tramsync/sync/https_server.h"
 
 #include <httplib.h>
 #include <sys/socket.h>
@@ -11,7 +11,7 @@
 #include "tramsync/sync/service.h"
 #include "tramsync/sync/tls.h"
 
-namespace tramsync::server {
+namespace tramsync::sync {
 
 using json = nlohmann::json;
 
@@ -83,12 +83,12 @@ void socket_options(socket_t sock) {
 
 }  // namespace
 
-CentralServer::CentralServer(const ServerConfig& config, RequestLogger& log) : config_(config), log_(log) {}
+HttpsServer::HttpsServer(const ServerConfig& config, RequestLogger& log) : config_(config), log_(log) {}
 
-CentralServer::~CentralServer() = default;
+HttpsServer::~HttpsServer() = default;
 
-Result<std::unique_ptr<CentralServer>> CentralServer::create(const ServerConfig& config, RequestLogger& log) {
-  std::unique_ptr<CentralServer> s(new CentralServer(config, log));
+Result<std::unique_ptr<HttpsServer>> HttpsServer::create(const ServerConfig& config, RequestLogger& log) {
+  std::unique_ptr<HttpsServer> s(new HttpsServer(config, log));
   if (!config.cert_path.empty()) {
     auto tls_server = std::make_unique<httplib::SSLServer>(config.cert_path.c_str(), config.key_path.c_str());
     if (!tls_server->is_valid()) {
@@ -105,22 +105,22 @@ Result<std::unique_ptr<CentralServer>> CentralServer::create(const ServerConfig&
     s->http_ = std::make_unique<httplib::Server>();
   }
 
-  sync::ServiceOptions options;
+  ServiceOptions options;
   options.db_path = config.db_path;
-  options.on_request = [logger = &log](const sync::RequestLog& r) {
+  options.on_request = [logger = &log](const RequestLog& r) {
     t_request.logged = true;
     logger->request(r);
   };
-  s->service_ = std::make_unique<sync::SyncService>(std::move(options), std::make_shared<sync::TokenAuthorizer>());
+  s->service_ = std::make_unique<SyncService>(std::move(options), std::make_shared<TokenAuthorizer>());
   s->install_handlers();
   return s;
 }
 
-void CentralServer::install_handlers() {
+void HttpsServer::install_handlers() {
   httplib::Server& http = *http_;
   // The handlers hold plain pointers: the service and the log outlive the
   // server (members declared before http_, and the caller's log).
-  sync::SyncService* service = service_.get();
+  SyncService* service = service_.get();
   RequestLogger* log = &log_;
 
   const unsigned threads = config_.threads;
@@ -201,7 +201,7 @@ void CentralServer::install_handlers() {
   });
 }
 
-Result<int> CentralServer::bind() {
+Result<int> HttpsServer::bind() {
   const ListenAddress& a = config_.listen;
   int port = a.port;
   if (port == 0) {
@@ -219,9 +219,9 @@ Result<int> CentralServer::bind() {
   return port;
 }
 
-bool CentralServer::run() { return http_->listen_after_bind(); }
+bool HttpsServer::run() { return http_->listen_after_bind(); }
 
-bool CentralServer::stop() {
+bool HttpsServer::stop() {
   std::lock_guard<std::mutex> lock(stop_mu_);
   if (stopped_) return true;
   // httplib's stop() does nothing before the accept loop has started: the
@@ -232,6 +232,6 @@ bool CentralServer::stop() {
   return true;
 }
 
-int64_t CentralServer::sync_requests() const { return service_->metrics().requests; }
+int64_t HttpsServer::sync_requests() const { return service_->metrics().requests; }
 
-}  // namespace tramsync::server
+}  // namespace tramsync::sync

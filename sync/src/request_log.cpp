@@ -1,11 +1,11 @@
-#include "request_log.h"
+#include "tramsync/sync/request_log.h"
 
 #include <chrono>
 #include <cmath>
 
 #include "tramsync/core/time.h"
 
-namespace tramsync::server {
+namespace tramsync::sync {
 
 using json = nlohmann::ordered_json;
 
@@ -22,7 +22,7 @@ namespace {
 double round_ms(double ms) { return std::round(ms * 100.0) / 100.0; }
 }  // namespace
 
-void RequestLogger::request(const sync::RequestLog& r) {
+void RequestLogger::request(const RequestLog& r) {
   json line = {{"request_id", r.request_id}, {"endpoint", r.endpoint}, {"status", r.status},
                {"device", r.device},         {"station", r.station},   {"changes", r.changes},
                {"bytes_in", r.bytes_in},     {"bytes_out", r.bytes_out}, {"ms", round_ms(r.ms)},
@@ -55,4 +55,4 @@ void RequestLogger::write(nlohmann::ordered_json line) {
   std::fflush(out_);
 }
 
-}  // namespace tramsync::server
+}  // namespace tramsync::sync

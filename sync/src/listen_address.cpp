@@ -1,8 +1,8 @@
-#include "listen_address.h"
+#include "tramsync/sync/listen_address.h"
 
 #include "tramsync/sync/address.h"
 
-namespace tramsync::server {
+namespace tramsync::sync {
 
 namespace {
 const char* const kRule = "must be HOST:PORT, e.g. 0.0.0.0:8443, 127.0.0.1:0 or [::1]:8443";
@@ -28,4 +28,4 @@ Result<ListenAddress> parse_listen_address(const std::string& text) {
   return a;
 }
 
-}  // namespace tramsync::server
+}  // namespace tramsync::sync

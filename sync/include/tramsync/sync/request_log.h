@@ -19,14 +19,14 @@
 
 #include "tramsync/sync/service.h"
 
-namespace tramsync::server {
+namespace tramsync::sync {
 
 class RequestLogger {
  public:
   explicit RequestLogger(std::FILE* out = stderr) : out_(out) {}
 
   // A sync request, as SyncService reports it.
-  void request(const sync::RequestLog& r);
+  void request(const RequestLog& r);
   // A request the server answered itself (/healthz, /metrics, an unknown path).
   void request(const std::string& endpoint, const std::string& method, const std::string& remote, int status,
                int64_t bytes_in, int64_t bytes_out, double ms, const std::string& error);
@@ -42,4 +42,4 @@ class RequestLogger {
 // The current UTC time as ISO 8601 with milliseconds: "2025-06-01T03:04:05.678Z".
 std::string utc_timestamp();
 
-}  // namespace tramsync::server
+}  // namespace tramsync::sync

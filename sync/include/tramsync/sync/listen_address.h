@@ -1,4 +1,4 @@
-// Where `serve` listens: HOST:PORT as typed (sync::is_loopback_host says whether
+// Where `serve` listens: HOST:PORT as typed (is_loopback_host says whether
 // only this machine can reach it).
 #pragma once
 
@@ -6,7 +6,7 @@
 
 #include "tramsync/core/status.h"
 
-namespace tramsync::server {
+namespace tramsync::sync {
 
 struct ListenAddress {
   std::string host;  // as given, without brackets: "0.0.0.0", "127.0.0.1", "::1", "localhost"
@@ -24,4 +24,4 @@ struct ListenAddress {
 // guessed at. Errors name the field "listen".
 Result<ListenAddress> parse_listen_address(const std::string& text);
 
-}  // namespace tramsync::server
+}  // namespace tramsync::sync
