@@ -186,6 +186,19 @@ CREATE TABLE peer_refusals (
 )sql");
 }
 
+// 7: device registrations sync like the station's other records (a station
+// hub's mobile devices reach the centre, a revocation made at either place
+// reaches the other), so they get field versions; a mobile device may be
+// narrowed to some villages (a JSON array of names), and so may its code.
+void v7_device_records(db::WriteTxn& txn) {
+  txn.db().exec(R"sql(
+ALTER TABLE devices ADD COLUMN villages TEXT NOT NULL DEFAULT '[]';
+ALTER TABLE devices ADD COLUMN _v TEXT NOT NULL DEFAULT '{}';
+ALTER TABLE devices ADD COLUMN extra TEXT NOT NULL DEFAULT '{}';
+ALTER TABLE enrollment_codes ADD COLUMN villages TEXT NOT NULL DEFAULT '[]';
+)sql");
+}
+
 }  // namespace
 
 const std::vector<Migration>& all() {
@@ -196,6 +209,7 @@ const std::vector<Migration>& all() {
       {4, "conflicts, quarantine, devices and enrollment", v4_sync},
       {5, "dispense groups over several lots", v5_dispense_groups},
       {6, "changes refused by a peer", v6_peer_refusals},
+      {7, "device registrations as synced records; village scopes", v7_device_records},
   };
   return kAll;
 }

@@ -2,25 +2,68 @@
 // one-time enrollment codes.
 #include "entity.h"
 #include "store_impl.h"
+#include <algorithm>
+
+#include "tramsync/core/text.h"
 #include "tramsync/core/validate.h"
 
 namespace tramsync {
 
 namespace {
+std::vector<std::string> villages_from(const std::string& text) {
+  std::vector<std::string> out;
+  json v = json::parse(text, nullptr, false);
+  if (!v.is_array()) return out;
+  for (const auto& x : v) {
+    if (x.is_string()) out.push_back(x.get<std::string>());
+  }
+  return out;
+}
+
+std::string villages_json(const std::vector<std::string>& villages) { return json(villages).dump(); }
+
+// Checks and tidies a mobile device's villages: each a name of at most 200
+// characters, trimmed, each once (compared without diacritics or case).
+Result<std::vector<std::string>> clean_villages(const std::vector<std::string>& in) {
+  std::vector<std::string> out, folded;
+  for (const auto& v : in) {
+    std::string t = validate::trim(v);
+    if (auto st = validate::required_text("villages", t, 200); !st) return std::move(st.error());
+    if (!is_valid_utf8(t)) return Error::invalid("villages", "must be valid UTF-8", t);
+    std::string f = fold_for_search(t);
+    if (std::find(folded.begin(), folded.end(), f) != folded.end()) continue;
+    folded.push_back(f);
+    out.push_back(t);
+  }
+  return out;
+}
+
+// The fields of a device registration as it syncs (kind::kDevice).
+json device_fields(const DeviceInfo& d) {
+  return {{"name", d.name},         {"role", d.role},
+          {"token_hash", d.token_hash}, {"database_id", d.database_id},
+          {"villages", villages_json(d.villages)}, {"revoked_at", d.revoked_at},
+          {"created_at", d.created_at}};
+}
+
+// Station and mobile devices sync with their station's records; a reviewer
+// belongs to the centre alone.
+bool replicated(const DeviceInfo& d) { return !d.station_id.empty() && d.role != kRoleReviewer; }
+
 // The devices matching `where` (SQL over d = devices, s = stations, with
 // `arg` bound to ?1 when given), in `order`.
 std::vector<DeviceInfo> select_devices(db::Db& db, const std::string& where,
                                        const std::optional<std::string>& arg = std::nullopt, const char* order = "") {
   auto q = db.prepare(
       "SELECT d.id, coalesce(d.station_id, ''), coalesce(s.code, ''), d.name, d.role, d.database_id, d.created_at, "
-      "d.revoked_at, d.last_seen_at, d.last_sync_at, d.clock_skew_ms, d.token_hash "
+      "d.revoked_at, d.last_seen_at, d.last_sync_at, d.clock_skew_ms, d.token_hash, d.villages "
       "FROM devices d LEFT JOIN stations s ON s.id = d.station_id WHERE " +
       where + " " + order);
   if (arg) q.bind(1, *arg);
   std::vector<DeviceInfo> out;
   while (q.step()) {
-    out.push_back(DeviceInfo{q.str(0), q.str(1), q.str(2), q.str(3), q.str(4), q.str(5), q.str(6), q.str(7),
-                             q.str(8), q.str(9), q.i64(10), q.str(11)});
+    out.push_back(DeviceInfo{q.str(0), q.str(1), q.str(2), q.str(3), q.str(4), q.str(5), villages_from(q.str(12)),
+                             q.str(6), q.str(7), q.str(8), q.str(9), q.i64(10), q.str(11)});
   }
   return out;
 }
@@ -29,6 +72,20 @@ std::optional<DeviceInfo> one_device(db::Db& db, const std::string& where, const
   auto v = select_devices(db, where, arg);
   if (v.empty()) return std::nullopt;
   return v.front();
+}
+
+// A device by its id or an unambiguous prefix of at least 4 characters.
+Result<std::string> resolve_device(db::Db& db, const std::string& id_or_prefix) {
+  std::string id = validate::trim(id_or_prefix);
+  std::vector<std::string> found;
+  {
+    auto q = db.prepare("SELECT id FROM devices WHERE id >= ?1 AND id < ?2 LIMIT 2");
+    q.bind(1, id).bind(2, id + "\x7f");
+    while (q.step()) found.push_back(q.str(0));
+  }
+  if (id.size() < 4 || found.empty()) return Error::not_found("device", id_or_prefix);
+  if (found.size() > 1) return Error::invalid("device", "matches more than one device; give more characters", id_or_prefix);
+  return found.front();
 }
 
 Status check_station_code(const std::string& code) {
@@ -113,8 +170,16 @@ std::vector<StationInfo> Store::stations() {
 }
 
 Status Store::add_enrollment_code(const std::string& code_hash, const std::string& station_code,
-                                  const std::string& role, const std::string& device_name, int64_t expires_at_ms) {
+                                  const std::string& role, const std::string& device_name, int64_t expires_at_ms,
+                                  const std::vector<std::string>& villages_in) {
   const char* ctx = "device add";
+  auto villages = clean_villages(villages_in);
+  if (!villages) return std::move(villages.error()).in(ctx);
+  if (!villages->empty() && role != kRoleMobile) {
+    return Error::invalid("villages", "can narrow a mobile device only (a " + role + " device reads its whole scope)",
+                          villages_in.front())
+        .in(ctx);
+  }
   if (auto st = validate::one_of("role", role, {kRoleStation, kRoleMobile, kRoleReviewer}); !st) {
     return std::move(st.error()).in(ctx);
   }
@@ -134,14 +199,15 @@ Status Store::add_enrollment_code(const std::string& code_hash, const std::strin
   return impl_->act(ctx, [&](Action& a) -> Status {
     a.db()
         .prepare(
-            "INSERT INTO enrollment_codes(code_hash, station_id, role, device_name, created_at, expires_at_ms) "
-            "VALUES (?1, ?2, ?3, ?4, ?5, ?6)")
+            "INSERT INTO enrollment_codes(code_hash, station_id, role, device_name, created_at, expires_at_ms, "
+            "villages) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)")
         .bind(1, code_hash)
         .bind(2, station_id)
         .bind(3, role)
         .bind(4, validate::trim(device_name))
         .bind(5, impl_->local_now())
         .bind(6, expires_at_ms)
+        .bind(7, villages_json(*villages))
         .run();
     return {};
   });
@@ -157,7 +223,7 @@ Result<DeviceInfo> Store::enroll_device(const EnrollmentRequest& req) {
   return impl_->act(ctx, [&](Action& a) -> Result<DeviceInfo> {
     auto q = a.db().prepare(
         "SELECT coalesce(e.station_id, ''), e.role, e.device_name, e.expires_at_ms, e.used_at, coalesce(s.code, ''), "
-        "e.device_id "
+        "e.device_id, e.villages "
         "FROM enrollment_codes e LEFT JOIN stations s ON s.id = e.station_id WHERE e.code_hash = ?1");
     q.bind(1, req.code_hash);
     if (!q.step()) {
@@ -165,7 +231,7 @@ Result<DeviceInfo> Store::enroll_device(const EnrollmentRequest& req) {
                    ""};
     }
     std::string station_id = q.str(0), role = q.str(1), name = q.str(2), used = q.str(4), code = q.str(5),
-                used_by = q.str(6);
+                used_by = q.str(6), villages = q.str(7);
     int64_t expires = q.i64(3);
     q.release();
     auto prev = device(req.device_id);
@@ -182,6 +248,10 @@ Result<DeviceInfo> Store::enroll_device(const EnrollmentRequest& req) {
             .bind(1, req.token_hash)
             .bind(2, req.device_id)
             .run();
+        if (replicated(*prev)) {
+          record_entity_update(a, "devices", kind::kDevice, prev->id, prev->station_id,
+                               {{"token_hash", req.token_hash}});
+        }
         return *device(req.device_id);
       }
     }
@@ -214,24 +284,44 @@ Result<DeviceInfo> Store::enroll_device(const EnrollmentRequest& req) {
                      "of the enrollment code is not this device's station " + prev->station_code, code};
       }
       a.db()
-          .prepare("UPDATE devices SET token_hash = ?1, revoked_at = '', role = ?2 WHERE id = ?3")
+          .prepare("UPDATE devices SET token_hash = ?1, revoked_at = '', role = ?2, villages = ?3 WHERE id = ?4")
           .bind(1, req.token_hash)
           .bind(2, role)
-          .bind(3, req.device_id)
+          .bind(3, villages)
+          .bind(4, req.device_id)
           .run();
+      if (replicated(*device(req.device_id))) {
+        record_entity_update(a, "devices", kind::kDevice, prev->id, prev->station_id,
+                             {{"token_hash", req.token_hash}, {"revoked_at", ""}, {"role", role}, {"villages", villages}});
+      }
     } else {
+      DeviceInfo d;
+      d.id = req.device_id;
+      d.station_id = station_id;
+      d.name = req.device_name.empty() ? name : validate::trim(req.device_name);
+      d.role = role;
+      d.token_hash = req.token_hash;
+      d.database_id = req.database_id;
+      d.villages = villages_from(villages);
+      d.created_at = now;
       a.db()
           .prepare(
-              "INSERT INTO devices(id, station_id, name, role, token_hash, database_id, created_at) "
-              "VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)")
-          .bind(1, req.device_id)
+              "INSERT INTO devices(id, station_id, name, role, token_hash, database_id, created_at, villages, _v) "
+              "VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)")
+          .bind(1, d.id)
           .bind(2, station_id.empty() ? std::optional<std::string>() : std::optional(station_id))
-          .bind(3, req.device_name.empty() ? name : validate::trim(req.device_name))
-          .bind(4, role)
-          .bind(5, req.token_hash)
-          .bind(6, req.database_id)
-          .bind(7, now)
+          .bind(3, d.name)
+          .bind(4, d.role)
+          .bind(5, d.token_hash)
+          .bind(6, d.database_id)
+          .bind(7, d.created_at)
+          .bind(8, villages)
+          .bind(9, replicated(d) ? new_entity_versions(a) : std::string("{}"))
           .run();
+      // The registration syncs with the station's records: the centre hears
+      // of a hub's mobile device (and accepts it), a hub of one the centre
+      // enrolled.
+      if (replicated(d)) record_entity_insert(a, kind::kDevice, d.id, d.station_id, device_fields(d));
     }
     a.db()
         .prepare("UPDATE enrollment_codes SET used_at = ?1, device_id = ?2 WHERE code_hash = ?3")
@@ -255,24 +345,37 @@ std::vector<DeviceInfo> Store::devices() {
 
 Status Store::revoke_device(const std::string& id_or_prefix) {
   const char* ctx = "device revoke";
-  std::string id = validate::trim(id_or_prefix);
-  std::vector<std::string> found;
-  {
-    auto q = impl_->db->prepare("SELECT id FROM devices WHERE id >= ?1 AND id < ?2 LIMIT 2");
-    q.bind(1, id).bind(2, id + "\x7f");
-    while (q.step()) found.push_back(q.str(0));
-  }
-  if (id.size() < 4 || found.empty()) return Error::not_found("device", id_or_prefix).in(ctx);
-  if (found.size() > 1) {
-    return Error::invalid("device", "matches more than one device; give more characters", id_or_prefix).in(ctx);
-  }
+  auto resolved = resolve_device(*impl_->db, id_or_prefix);
+  if (!resolved) return std::move(resolved.error()).in(ctx);
+  std::vector<std::string> found{*resolved};
   return impl_->act(ctx, [&](Action& a) -> Status {
-    a.db()
-        .prepare("UPDATE devices SET revoked_at = ?1 WHERE id = ?2 AND revoked_at = ''")
-        .bind(1, impl_->local_now())
-        .bind(2, found.front())
-        .run();
+    auto d = device(found.front());
+    if (d->revoked()) return {};
+    const std::string now = impl_->local_now();
+    a.db().prepare("UPDATE devices SET revoked_at = ?1 WHERE id = ?2").bind(1, now).bind(2, d->id).run();
+    // The revocation reaches every server the device could sync with.
+    if (replicated(*d)) record_entity_update(a, "devices", kind::kDevice, d->id, d->station_id, {{"revoked_at", now}});
     return {};
+  });
+}
+
+Result<DeviceInfo> Store::set_device_villages(const std::string& id_or_prefix,
+                                              const std::vector<std::string>& villages_in) {
+  const char* ctx = "device scope";
+  auto id = resolve_device(*impl_->db, id_or_prefix);
+  if (!id) return std::move(id.error()).in(ctx);
+  auto villages = clean_villages(villages_in);
+  if (!villages) return std::move(villages.error()).in(ctx);
+  auto d = device(*id);
+  if (d->role != kRoleMobile) {
+    return Error::invalid("device", "is a " + d->role + " device; only a mobile device is narrowed to villages", d->id)
+        .in(ctx);
+  }
+  return impl_->act(ctx, [&](Action& a) -> Result<DeviceInfo> {
+    const std::string text = villages_json(*villages);
+    a.db().prepare("UPDATE devices SET villages = ?1 WHERE id = ?2").bind(1, text).bind(2, d->id).run();
+    record_entity_update(a, "devices", kind::kDevice, d->id, d->station_id, {{"villages", text}});
+    return *device(d->id);
   });
 }
 

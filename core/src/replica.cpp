@@ -41,6 +41,8 @@ struct RecordSpec {
   std::vector<Column> columns;
 };
 
+const std::vector<std::string> kReplicatedDeviceRoles = {kRoleStation, kRoleMobile};
+
 const std::vector<RecordSpec>& specs() {
   static const std::vector<RecordSpec> kSpecs = {
       {kind::kStation, "stations", false,
@@ -76,6 +78,12 @@ const std::vector<RecordSpec>& specs() {
       {kind::kWasteStage, "waste_stages", true,
        {{"batch_id", Type::kText, true}, {"stage", Type::kText, true, &kWasteStages}, {"at", Type::kText, true},
         {"to_org", Type::kText}, {"note", Type::kText}}},
+      // A device registered at a server (a hub or the centre). Reviewers are not
+      // replicated; last seen / last sync / clock skew are each server's own.
+      {kind::kDevice, "devices", false,
+       {{"name", Type::kText}, {"role", Type::kText, true, &kReplicatedDeviceRoles},
+        {"token_hash", Type::kText, true}, {"database_id", Type::kText}, {"villages", Type::kText},
+        {"revoked_at", Type::kText}, {"created_at", Type::kText, true}}},
       {kind::kVoid, "voids", true,
        {{"event_id", Type::kText, true}, {"event_kind", Type::kText, true}, {"reason", Type::kText, true},
         {"at", Type::kText, true}}},
@@ -209,22 +217,41 @@ class Applier {
         if (auto why = check_value(*col, it.value()); !why.empty()) throw Quarantine{why};
       }
     }
+    if (c.kind == kind::kDevice && fields.contains("villages")) {
+      json v = json::parse(fields["villages"].get<std::string>(), nullptr, false);
+      bool ok = v.is_array() && std::all_of(v.begin(), v.end(), [](const json& x) { return x.is_string(); });
+      if (!ok) throw Quarantine{"villages must be a JSON array of village names"};
+    }
+    if (c.kind == kind::kStation && c.record_id != c.station_id) {
+      throw Quarantine{"a station's record must be its own scope (record_id " + c.record_id + ", station_id " +
+                       c.station_id + ")"};
+    }
     const merge::Version incoming{c.hlc, c.origin};
 
     // The stored row, if any.
     std::string cols;
     for (const auto& col : spec.columns) cols += std::string(", ") + col.name;
-    auto q = a_.db().prepare(std::string("SELECT _v, extra") + cols + " FROM " + spec.table + " WHERE id = ?1");
+    const char* owner = c.kind == kind::kStation ? "id" : "coalesce(station_id, '')";
+    auto q = a_.db().prepare(std::string("SELECT _v, extra, ") + owner + cols + " FROM " + spec.table +
+                             " WHERE id = ?1");
     q.bind(1, c.record_id);
     if (!q.step()) {
       insert_entity(spec, c, fields, sets, incoming);
       return ApplyStatus::kApplied;
     }
+    // A record stays in the scope it was made in: a change that names
+    // another station's record under its own station would write past the
+    // scope check.
+    if (q.str(2) != c.station_id) {
+      throw Quarantine{std::string(spec.kind) + " " + c.record_id + " belongs to " +
+                       (q.str(2).empty() ? std::string("the shared catalogue") : "station " + q.str(2)) +
+                       ", not to the change's station " + (c.station_id.empty() ? "(catalogue)" : c.station_id)};
+    }
     json versions = json::parse(q.str(0));
     json extra = json::parse(q.str(1));
     std::map<std::string, json> stored;
     for (size_t i = 0; i < spec.columns.size(); ++i) {
-      stored[spec.columns[i].name] = read_json(q, static_cast<int>(i) + 2, spec.columns[i].type);
+      stored[spec.columns[i].name] = read_json(q, static_cast<int>(i) + 3, spec.columns[i].type);
     }
     q.release();
 
@@ -486,6 +513,14 @@ class Applier {
   ApplyOutcome& out_;
 };
 
+// Whether `origin` is a device of `station` registered at this node now.
+bool relays_for(Action& a, const std::string& station, const std::string& origin) {
+  if (station.empty()) return false;
+  auto q = a.db().prepare("SELECT 1 FROM devices WHERE id = ?1 AND station_id = ?2");
+  q.bind(1, origin).bind(2, station);
+  return q.step();
+}
+
 }  // namespace
 
 Result<ApplyOutcome> Store::apply_changes(const std::vector<Change>& batch, const ApplyContext& ctx,
@@ -529,7 +564,8 @@ Result<ApplyOutcome> Store::apply_changes(const std::vector<Change>& batch, cons
         reason = "out of scope: only items belong to the shared catalogue";
       } else if (!ctx.allowed_origins.empty() &&
                  std::find(ctx.allowed_origins.begin(), ctx.allowed_origins.end(), c.origin) ==
-                     ctx.allowed_origins.end()) {
+                     ctx.allowed_origins.end() &&
+                 !relays_for(a, ctx.relay_station, c.origin)) {
         reason = "origin " + c.origin.substr(0, 40) + " is neither the sending device nor one it relays for";
       } else if (ctx.check_clock && Hlc::physical_ms(c.hlc) > impl_->now_ms() + kMaxHlcAheadMs) {
         reason = "hlc is " + std::to_string((Hlc::physical_ms(c.hlc) - impl_->now_ms()) / 86'400'000) +
@@ -627,18 +663,124 @@ LogPage read_page(db::Stmt& q, int64_t limit, int64_t max_bytes, int64_t after) 
 }
 }  // namespace
 
+namespace {
+
+// Whether a change is for a peer narrowed to some villages, or kept from
+// device registrations (Scope::villages, Scope::devices). A record is judged
+// by where it is now: a patient's village, the patient or household a visit,
+// a waste batch or a dispense belongs to, the event a void cancels.
+class ScopeFilter {
+ public:
+  ScopeFilter(db::Db& db, const Scope& scope) : db_(db), scope_(scope) {}
+
+  bool allows(const Change& c) {
+    if (c.kind == kind::kDevice) return scope_.devices;
+    if (scope_.villages.empty()) return true;
+    return of_record(c.kind, c.record_id);
+  }
+
+ private:
+  bool of_record(const std::string& k, const std::string& id) {
+    const std::string key = k + "/" + id;
+    if (auto it = cache_.find(key); it != cache_.end()) return it->second;
+    bool in = true;  // the station's own records, the catalogue, and kinds this version does not know
+    if (k == kind::kPatient) {
+      in = village_of("SELECT village FROM patients WHERE id = ?1", id);
+    } else if (k == kind::kHousehold) {
+      in = village_of("SELECT village FROM households WHERE id = ?1", id);
+    } else if (k == kind::kVisit || k == kind::kStockMovement) {
+      auto pid = lookup(k == kind::kVisit ? "SELECT patient_id FROM visits WHERE id = ?1"
+                                          : "SELECT patient_id FROM stock_movements WHERE id = ?1",
+                        id);
+      if (pid && !pid->empty()) in = of_record(kind::kPatient, *pid);
+    } else if (k == kind::kWasteBatch) {
+      auto pid = lookup("SELECT coalesce(patient_id, '') FROM waste_batches WHERE id = ?1", id);
+      auto hid = lookup("SELECT coalesce(household_id, '') FROM waste_batches WHERE id = ?1", id);
+      if (pid && !pid->empty()) {
+        in = of_record(kind::kPatient, *pid);
+      } else if (hid && !hid->empty()) {
+        in = of_record(kind::kHousehold, *hid);
+      }
+    } else if (k == kind::kWasteStage) {
+      if (auto bid = lookup("SELECT batch_id FROM waste_stages WHERE id = ?1", id)) {
+        in = of_record(kind::kWasteBatch, *bid);
+      }
+    } else if (k == kind::kVoid) {
+      auto ev = lookup("SELECT event_id FROM voids WHERE id = ?1", id);
+      auto ek = lookup("SELECT event_kind FROM voids WHERE id = ?1", id);
+      if (ev && ek && *ek != kind::kVoid) in = of_record(*ek, *ev);
+    }
+    if (cache_.size() > 100'000) cache_.clear();
+    cache_[key] = in;
+    return in;
+  }
+
+  std::optional<std::string> lookup(const char* sql, const std::string& id) {
+    auto q = db_.prepare(sql);
+    q.bind(1, id);
+    if (!q.step() || q.is_null(0)) return std::nullopt;
+    return q.str(0);
+  }
+
+  bool village_of(const char* sql, const std::string& id) {
+    auto v = lookup(sql, id);
+    if (!v) return true;
+    const std::string f = fold_for_search(*v);
+    return std::find(scope_.villages.begin(), scope_.villages.end(), f) != scope_.villages.end();
+  }
+
+  db::Db& db_;
+  const Scope& scope_;
+  std::map<std::string, bool> cache_;
+};
+
+}  // namespace
+
 LogPage Store::changes_for_peer(int64_t after, int64_t limit, int64_t max_bytes, const Scope& scope,
                                 const std::string& exclude_origin) {
   db::ReadTxn read(*impl_->db);
-  const std::string cols =
-      std::string("SELECT ") + kChangeColumns + " FROM changes WHERE seq > ?1 AND origin != ?2";
-  // One more row than asked, to know whether more remain. A station's peer
-  // reads its own station's records and the shared catalogue (station "").
-  auto q = scope.all ? impl_->db->prepare(cols + " ORDER BY seq LIMIT ?3")
-                     : impl_->db->prepare(cols + " AND station_id IN (?4, '') ORDER BY seq LIMIT ?3");
-  q.bind(1, after).bind(2, exclude_origin).bind(3, limit + 1);
+  // Never what the peer made, nor what it sent here (relayed for others).
+  std::string sql = std::string("SELECT ") + kChangeColumns +
+                    " FROM changes WHERE seq > ?1 AND origin != ?2 AND coalesce(from_peer, '') != ?2";
+  // A station's peer reads its own station's records and the shared catalogue (station "").
+  if (!scope.all) sql += " AND station_id IN (?4, '')";
+  const bool filtered = !scope.villages.empty() || !scope.devices;
+  // One more row than asked, to know whether more remain. A filtered read
+  // steps on past the changes the peer may not see (at most kScan of them
+  // per page, so one request stays short however far the next one is).
+  sql += filtered ? " ORDER BY seq" : " ORDER BY seq LIMIT ?3";
+  auto q = impl_->db->prepare(sql);
+  q.bind(1, after).bind(2, exclude_origin);
+  if (!filtered) q.bind(3, limit + 1);
   if (!scope.all) q.bind(4, scope.station_id);
-  LogPage page = read_page(q, limit, max_bytes, after);
+  LogPage page;
+  if (!filtered) {
+    page = read_page(q, limit, max_bytes, after);
+  } else {
+    constexpr int64_t kScan = 20'000;
+    ScopeFilter filter(*impl_->db, scope);
+    page.next = after;
+    int64_t skipped = 0;
+    while (q.step()) {
+      Change c = read_change(q);
+      if (!filter.allows(c)) {
+        page.next = c.seq;
+        if (++skipped >= kScan) {
+          page.more = true;
+          break;
+        }
+        continue;
+      }
+      if (static_cast<int64_t>(page.changes.size()) >= limit ||
+          (!page.changes.empty() && page.bytes + static_cast<int64_t>(c.payload.size()) > max_bytes)) {
+        page.more = true;
+        break;
+      }
+      page.bytes += static_cast<int64_t>(c.payload.size());
+      page.next = c.seq;
+      page.changes.push_back(std::move(c));
+    }
+  }
   if (!page.more) {
     // Everything up to the end of the log was looked at, including changes the
     // peer may not see: skip past them for good.
@@ -648,12 +790,20 @@ LogPage Store::changes_for_peer(int64_t after, int64_t limit, int64_t max_bytes,
   return page;
 }
 
+// What a node sends up to a peer: its own changes and those its own devices
+// sent it (a hub relays its mobile devices'), never what it received from a
+// server it syncs with -- not back to that server, and not on to another (a
+// mobile device that syncs with its hub and with the centre is no relay
+// between them). ?2 is the peer.
+const char* const kPushable =
+    "coalesce(from_peer, '') != ?2 AND coalesce(from_peer, '') NOT IN (SELECT id FROM peers)";
+
 LogPage Store::changes_to_push(const std::string& peer_id, int64_t limit, int64_t max_bytes) {
   db::ReadTxn read(*impl_->db);
   int64_t after = 0;
   if (auto p = peer(peer_id)) after = p->push_cursor;
-  auto q = impl_->db->prepare(std::string("SELECT ") + kChangeColumns +
-                              " FROM changes WHERE seq > ?1 AND coalesce(from_peer, '') != ?2 ORDER BY seq LIMIT ?3");
+  auto q = impl_->db->prepare(std::string("SELECT ") + kChangeColumns + " FROM changes WHERE seq > ?1 AND " +
+                              kPushable + " ORDER BY seq LIMIT ?3");
   q.bind(1, after).bind(2, peer_id).bind(3, limit + 1);
   return read_page(q, limit, max_bytes, after);
 }
@@ -661,7 +811,7 @@ LogPage Store::changes_to_push(const std::string& peer_id, int64_t limit, int64_
 int64_t Store::count_to_push(const std::string& peer_id) {
   int64_t after = 0;
   if (auto p = peer(peer_id)) after = p->push_cursor;
-  auto q = impl_->db->prepare("SELECT count(*) FROM changes WHERE seq > ?1 AND coalesce(from_peer, '') != ?2");
+  auto q = impl_->db->prepare(std::string("SELECT count(*) FROM changes WHERE seq > ?1 AND ") + kPushable);
   q.bind(1, after).bind(2, peer_id);
   return q.step() ? q.i64(0) : 0;
 }

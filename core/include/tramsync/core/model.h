@@ -27,6 +27,7 @@ inline constexpr const char* kVisit = "visit";
 inline constexpr const char* kStockMovement = "stock_movement";
 inline constexpr const char* kWasteStage = "waste_stage";
 inline constexpr const char* kVoid = "void";
+inline constexpr const char* kDevice = "device";  // a device registered at a server (replica.h)
 }  // namespace kind
 
 // Allowed values of the enumerated fields, in display order.

@@ -17,8 +17,17 @@ namespace tramsync {
 struct Scope {
   bool all = false;
   std::string station_id;
-  static Scope everything() { return Scope{true, ""}; }
-  static Scope station(std::string id) { return Scope{false, std::move(id)}; }
+  // Reading only. A mobile device narrowed to some villages (names as folded
+  // by fold_for_search; empty: the whole station) reads the households and
+  // patients of those villages and what belongs to them (visits, waste,
+  // dispenses to them), and the station's other records (the station, staff,
+  // the catalogue, reserves, receipts and other stock movements of no patient).
+  std::vector<std::string> villages;
+  // Device registrations hold token hashes: a hub and the centre read them
+  // (to accept each other's devices), a mobile device does not.
+  bool devices = true;
+  static Scope everything() { return Scope{true, "", {}, true}; }
+  static Scope station(std::string id) { return Scope{false, std::move(id), {}, true}; }
   // Writing: the station's own records. (Reading adds the shared catalogue,
   // station ""; Store::changes_for_peer applies that in SQL. Writing the
   // catalogue is ApplyContext::may_write_catalogue.)
@@ -37,6 +46,10 @@ struct ApplyContext {
   // clock. A server checks what devices send; a device taking its server's
   // changes does not (its own clock may be the one that is behind).
   bool check_clock = true;
+  // A station hub relays the changes of its station's other devices: an
+  // origin that is a device of this station registered here (when the change
+  // arrives, so a registration earlier in the same batch counts) is allowed too.
+  std::string relay_station;
 };
 
 // A change whose hlc runs further than this ahead of the receiver's clock is
@@ -122,6 +135,7 @@ struct StationInfo {
 
 struct DeviceInfo {
   std::string id, station_id, station_code, name, role, database_id;
+  std::vector<std::string> villages;  // a mobile device's villages (empty: the whole station)
   std::string created_at, revoked_at, last_seen_at, last_sync_at;
   int64_t clock_skew_ms = 0;  // device clock minus server clock at its last request
   std::string token_hash;     // SHA-256 of its bearer token; never shown

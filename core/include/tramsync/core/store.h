@@ -147,11 +147,13 @@ class Store {
   Result<ApplyOutcome> apply_changes(const std::vector<Change>& batch, const ApplyContext& ctx,
                                      const std::optional<CursorUpdate>& cursor = std::nullopt);
   // Changes after log position `after` that `scope` may read, except those made
-  // by `exclude_origin`, at most `limit` changes and about `max_bytes` of payload
-  // (always at least one).
+  // or sent here by `exclude_origin` (the peer asking), at most `limit` changes
+  // and about `max_bytes` of payload (always at least one).
   LogPage changes_for_peer(int64_t after, int64_t limit, int64_t max_bytes, const Scope& scope,
                            const std::string& exclude_origin);
-  // Local log after the peer's push cursor, except changes that came from it.
+  // The log after the peer's push cursor that this node sends up: its own
+  // changes and those its devices sent it (a hub relays), not what it received
+  // from any server it syncs with.
   LogPage changes_to_push(const std::string& peer_id, int64_t limit, int64_t max_bytes);
   // How many changes changes_to_push would still send to the peer.
   int64_t count_to_push(const std::string& peer_id);
@@ -186,8 +188,10 @@ class Store {
   std::optional<StationInfo> station_by_code(const std::string& code);
   std::vector<StationInfo> stations();
   // A one-time enrollment code for a device of `station_code` (empty for a reviewer).
+  // A mobile device's code may narrow it to some villages (Scope::villages).
   Status add_enrollment_code(const std::string& code_hash, const std::string& station_code, const std::string& role,
-                             const std::string& device_name, int64_t expires_at_ms);
+                             const std::string& device_name, int64_t expires_at_ms,
+                             const std::vector<std::string>& villages = {});
   // Redeems a code: refuses an unknown, used or expired code, a station that does
   // not match the file's, or a device id already registered; otherwise registers
   // the device, all in one transaction. The device that redeemed a code may
@@ -197,7 +201,13 @@ class Store {
   std::optional<DeviceInfo> device_by_token_hash(const std::string& token_hash);
   std::optional<DeviceInfo> device(const std::string& id);
   std::vector<DeviceInfo> devices();
+  // Revokes a device (its id or an unambiguous prefix). A station or mobile
+  // device's registration is a record of its station (kind::kDevice): enrolling,
+  // revoking and narrowing sync to the station's other servers like any edit.
   Status revoke_device(const std::string& id);
+  // Narrows a mobile device to `villages` (empty: its whole station) or widens
+  // it; it takes effect on its next sync, without enrolling again.
+  Result<DeviceInfo> set_device_villages(const std::string& id, const std::vector<std::string>& villages);
   // Notes a request from a device: when, its clock skew (nullopt: unknown, the
   // last one is kept), and whether it completed a sync.
   Status note_device_seen(const std::string& id, std::optional<int64_t> clock_skew_ms, bool synced);
