@@ -73,5 +73,6 @@ void setup_waste(CLI::App& app, Context& ctx);
 void setup_report(CLI::App& app, Context& ctx);
 void setup_changes(CLI::App& app, Context& ctx);
 void setup_sync(CLI::App& app, Context& ctx);  // enroll, sync
+void setup_hub(CLI::App& app, Context& ctx);   // serve, device, server
 
 }  // namespace tramsync::cli

@@ -85,6 +85,7 @@ int main(int argc, char** argv) {
   setup_report(app, ctx);
   setup_changes(app, ctx);
   setup_sync(app, ctx);
+  setup_hub(app, ctx);
 
   try {
     app.parse(argc, argv);

@@ -4,6 +4,7 @@
 #include <map>
 
 #include "cli.h"
+#include "tramsync/sync/device_admin.h"
 #include "tramsync/sync/enrollment.h"
 #include "output.h"
 
@@ -29,7 +30,7 @@ int run_station_add(Context& c, const StationAddOptions& o) {
     return c.fail(e);
   }
   if (c.as_json) {
-    json out = code_json(*issued);
+    json out = sync::code_json(*issued);
     out["station"] = to_json(*station);
     c.print_json(out);
     return kExitOk;
@@ -40,7 +41,7 @@ int run_station_add(Context& c, const StationAddOptions& o) {
               << station->province << ")";
   }
   std::cout << '\n';
-  print_code(*issued, o.hours);
+  std::cout << sync::code_text(*issued, o.hours);
   return kExitOk;
 }
 

@@ -56,6 +56,15 @@ class ProgressLine {
     if (p.phase == sync::SyncProgress::Phase::kRetry) {
       line = "link problem (" + p.retry_reason.substr(0, 60) + "); retry " + std::to_string(p.attempt) + " in " +
              std::to_string((p.retry_in_ms + 999) / 1000) + " s";
+    } else if (p.phase == sync::SyncProgress::Phase::kPull && p.pull_end > 0) {
+      // Receiving: how far through the server's log (a new device's first sync).
+      const int width = 20;
+      const int64_t pos = std::min(p.pull_position, p.pull_end);
+      const int filled = static_cast<int>(width * pos / p.pull_end);
+      line = "[" + std::string(filled, '#') + std::string(width - filled, '.') + "] " +
+             std::to_string(100 * pos / p.pull_end) + "% · sent " + std::to_string(p.sent) + " · received " +
+             std::to_string(p.received) + " · " + human_bytes(p.bytes_sent) + " up, " + human_bytes(p.bytes_received) +
+             " down";
     } else {
       const int64_t total = std::max<int64_t>(p.to_send, 1);
       const int width = 20;
@@ -202,6 +211,7 @@ void setup_sync(CLI::App& app, Context& ctx) {
                       {"clock_skew_ms", r->clock_skew_ms},
                       {"clock_warning", r->clock_warning},
                       {"server_replaced", r->server_replaced},
+                      {"scope_widened", r->scope_widened},
                       {"seconds", secs}});
         return kExitOk;
       }
@@ -218,6 +228,9 @@ void setup_sync(CLI::App& app, Context& ctx) {
       if (r->server_replaced) {
         std::cout << "  note: the server's file is not the one this device synced with before; everything was "
                      "exchanged again\n";
+      }
+      if (r->scope_widened) {
+        std::cout << "  note: this device's villages were widened; their records were received\n";
       }
       if (r->clock_warning) {
         std::cout << "  warning: this device's clock is " << (r->clock_skew_ms < 0 ? "ahead of" : "behind")

@@ -9,6 +9,7 @@
 #include <random>
 #include <thread>
 
+#include "tramsync/core/text.h"
 #include "tramsync/sync/protocol.h"
 #include "tramsync/sync/wire.h"
 #include "wire_json.h"
@@ -28,21 +29,40 @@ PeerSettings peer_settings(const PeerState& p) {
   s.database_id = j.value("database_id", "");
   s.clock_skew_ms = j.value("clock_skew_ms", int64_t{0});
   s.last_error = j.value("last_error", "");
+  if (auto v = j.find("scope_villages"); v != j.end() && v->is_array()) {
+    s.scope_villages.emplace();
+    for (const auto& x : *v) {
+      if (x.is_string()) s.scope_villages->push_back(x.get<std::string>());
+    }
+  }
   return s;
 }
 
 std::string settings_json(const PeerSettings& s) {
-  return json{{"token", s.token},
-              {"pin", s.pin},
-              {"ca_file", s.ca_file},
-              {"role", s.role},
-              {"database_id", s.database_id},
-              {"clock_skew_ms", s.clock_skew_ms},
-              {"last_error", s.last_error}}
-      .dump();
+  json j{{"token", s.token},
+         {"pin", s.pin},
+         {"ca_file", s.ca_file},
+         {"role", s.role},
+         {"database_id", s.database_id},
+         {"clock_skew_ms", s.clock_skew_ms},
+         {"last_error", s.last_error}};
+  if (s.scope_villages) j["scope_villages"] = *s.scope_villages;
+  return j.dump();
 }
 
 namespace {
+
+// Whether the villages a device reads grew: a village added, or the limit
+// lifted (empty: the whole station). Names compare without diacritics or case.
+bool widened(const std::vector<std::string>& before, const std::vector<std::string>& now) {
+  if (before.empty()) return false;
+  if (now.empty()) return true;
+  std::vector<std::string> had;
+  for (const auto& v : before) had.push_back(fold_for_search(v));
+  return std::any_of(now.begin(), now.end(), [&](const std::string& v) {
+    return std::find(had.begin(), had.end(), fold_for_search(v)) == had.end();
+  });
+}
 
 Error refused(const std::string& rule) { return Error{ErrorCode::kRefused, "sync", "", rule, ""}; }
 
@@ -219,6 +239,8 @@ Result<SyncReport> run_sync(Store& store, Exchanger& ex, const std::string& peer
     }
   }
 
+  progress.pull_end = hello->value("log_end", int64_t{0});
+  if (auto p = store.peer(peer_id)) progress.pull_position = std::min(p->pull_cursor, progress.pull_end);
   progress.to_send = store.count_to_push(peer_id);
   notify(SyncProgress::Phase::kPush);
   for (int round = 0; round < 100; ++round) {
@@ -276,13 +298,30 @@ Result<SyncReport> run_sync(Store& store, Exchanger& ex, const std::string& peer
       if (auto st = wire::check_protocol(*page); !st) return refused("the server's answer: " + st.error().message());
       auto changes = wire::changes_from_json(*page, "changes");
       if (!changes) return Error{ErrorCode::kIo, "sync", "", "the server's pull answer: " + changes.error().message(), ""};
+      if (auto sc = page->find("scope"); sc != page->end() && sc->is_object() && (*sc)["villages"].is_array()) {
+        std::vector<std::string> now;
+        for (const auto& v : (*sc)["villages"]) {
+          if (v.is_string()) now.push_back(v.get<std::string>());
+        }
+        const bool grew = settings.scope_villages && widened(*settings.scope_villages, now);
+        settings.scope_villages = now;  // saved with the peer when the sync ends
+        if (grew) {
+          // Records of the added villages may lie anywhere before the cursor:
+          // ask for everything again (what is here already is a duplicate).
+          if (auto st = store.reset_peer_cursors(peer_id, /*push=*/false, /*pull=*/true); !st) return st.error();
+          report.scope_widened = true;
+          continue;
+        }
+      }
       const int64_t next = int_field(*page, "next");
       const bool more = page->value("more", false);
       if (next < after) {
         return Error{ErrorCode::kIo, "sync", "next", "from the server goes back before the cursor asked for",
                      std::to_string(next)};
       }
-      ApplyContext ctx{peer_id, Scope::everything(), true, {}, /*check_clock=*/false};
+      ApplyContext ctx;
+      ctx.from_peer = peer_id;
+      ctx.check_clock = false;
       auto out = store.apply_changes(*changes, ctx, CursorUpdate{peer_id, next});
       if (!out) return out.error();
       report.received += static_cast<int64_t>(changes->size());
@@ -291,6 +330,8 @@ Result<SyncReport> run_sync(Store& store, Exchanger& ex, const std::string& peer
       report.quarantined += out->quarantined;
       report.conflicts += out->conflicts;
       progress.received = report.received;
+      progress.pull_position = next;
+      progress.pull_end = std::max(progress.pull_end, next);
       notify(SyncProgress::Phase::kPull);
       if (!more || (changes->empty() && next == after)) break;
     }
@@ -404,6 +445,57 @@ Result<EnrollResult> enroll(Store& store, Transport& transport, const EnrollPara
   result.role = settings.role;
   result.peer = *store.peer(node);
   return result;
+}
+
+Result<PeerState> add_server(Store& store, Transport& transport, const AddServerParams& params, Clock* clock) {
+  auto id = store.identity();
+  if (!id) return id.error();
+  std::optional<PeerSettings> known;
+  for (const auto& p : store.peers()) {
+    auto s = peer_settings(p);
+    if (!s.token.empty()) {
+      known = s;
+      break;
+    }
+  }
+  if (!known) {
+    return Error{ErrorCode::kNotFound, "server add", "token",
+                 "this file is not enrolled anywhere yet: run `station-cli enroll` first", ""};
+  }
+  const SyncOptions options;
+  SystemClock system_clock;
+  SyncReport report;
+  SyncProgress progress;
+  Exchanger ex(transport, options, clock ? *clock : static_cast<Clock&>(system_clock), known->token, report, progress);
+  auto doc = ex.call(make_request("GET", "/v1/status"));
+  if (!doc) {
+    Error e = doc.error();
+    e.context = "server add";
+    if (e.code == ErrorCode::kRefused && e.rule.find("does not know this device") != std::string::npos) {
+      e.rule = "the server does not know this device yet: sync its hub with that server first (the hub carries "
+               "the device's registration), or enroll there with a code";
+    }
+    return e;
+  }
+  const std::string node = doc->value("node_id", "");
+  auto dev = doc->find("device");
+  if (node.empty() || dev == doc->end() || !dev->is_object() || dev->value("id", "") != id->device_id) {
+    return Error{ErrorCode::kIo, "server add", "answer", "from the server does not name this device", node};
+  }
+  PeerSettings settings;
+  if (auto existing = store.peer(node)) settings = peer_settings(*existing);
+  settings.token = known->token;
+  settings.pin = params.pin;
+  settings.ca_file = params.ca_file;
+  settings.role = dev->value("role", "");
+  settings.database_id = doc->value("database_id", "");
+  if (auto skew = ex.clock_skew()) settings.clock_skew_ms = *skew;
+  PeerState peer;
+  peer.id = node;
+  peer.url = params.server_url;
+  peer.settings = settings_json(settings);
+  if (auto st = store.save_peer(peer); !st) return st.error();
+  return *store.peer(node);
 }
 
 }  // namespace tramsync::sync

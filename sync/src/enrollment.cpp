@@ -7,7 +7,7 @@
 namespace tramsync::sync {
 
 Result<IssuedCode> issue_enrollment_code(Store& store, const std::string& station_code, const std::string& role,
-                                         const std::string& device_name, int64_t hours, Clock* clock) {
+                                         const std::string& device_name, int64_t hours, Clock* clock, const std::vector<std::string>& villages) {
   if (hours < 1 || hours > kMaxCodeHours) {
     return Error::invalid("expires", "must be from 1 to " + std::to_string(kMaxCodeHours) + " hours",
                           std::to_string(hours))
@@ -22,7 +22,7 @@ Result<IssuedCode> issue_enrollment_code(Store& store, const std::string& statio
   auto id = store.identity();
   issued.expires_at =
       local_time_from_ms(issued.expires_at_ms, id ? id->utc_offset_minutes : kDefaultUtcOffsetMinutes);
-  if (auto st = store.add_enrollment_code(auth::enrollment_code_hash(issued.code), station_code, role, device_name, issued.expires_at_ms); !st) {
+  if (auto st = store.add_enrollment_code(auth::enrollment_code_hash(issued.code), station_code, role, device_name, issued.expires_at_ms, villages); !st) {
     return st.error();
   }
   return issued;

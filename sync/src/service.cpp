@@ -7,6 +7,7 @@
 #include <optional>
 #include <random>
 
+#include "tramsync/core/text.h"
 #include "tramsync/core/time.h"
 #include "tramsync/sync/auth.h"
 #include "tramsync/sync/protocol.h"
@@ -39,6 +40,14 @@ Result<Caller> TokenAuthorizer::authorize(Store& store, const std::string& beare
   } else {
     c.read = Scope::station(d->station_id);
     c.write = Scope::station(d->station_id);
+    if (d->role == kRoleMobile) {
+      // A mobile team reads the villages it serves (all of them when none are
+      // set) and no device registrations; it writes anywhere in its station.
+      for (const auto& v : d->villages) c.read.villages.push_back(fold_for_search(v));
+      c.read.devices = false;
+    } else {
+      c.may_relay = true;
+    }
   }
   return c;
 }
@@ -306,14 +315,14 @@ struct SyncService::Handlers {
                         " changes, got " + std::to_string(changes->size()));
       }
       ctx.log.changes = static_cast<int64_t>(changes->size());
-      ApplyContext ac{caller->device.id, caller->write, caller->may_write_catalogue, {caller->device.id}, true};
-      // A device writes under its own name, or relays for devices of its own
-      // station registered here.
-      for (const auto& d : store.devices()) {
-        if (d.id != caller->device.id && !d.station_id.empty() && d.station_id == caller->device.station_id) {
-          ac.allowed_origins.push_back(d.id);
-        }
-      }
+      // A device writes under its own name; a station's own device also
+      // relays for the station's other devices registered here.
+      ApplyContext ac;
+      ac.from_peer = caller->device.id;
+      ac.write_scope = caller->write;
+      ac.may_write_catalogue = caller->may_write_catalogue;
+      ac.allowed_origins = {caller->device.id};
+      if (caller->may_relay) ac.relay_station = caller->device.station_id;
       auto out = store.apply_changes(*changes, ac);
       if (!out) {
         return fail(res, ctx, status_for(out.error()),
@@ -385,6 +394,9 @@ struct SyncService::Handlers {
                    {"changes", wire::changes_to_json(page.changes)},
                    {"next", page.next},
                    {"more", page.more},
+                   // What the caller reads here: a device whose villages were
+                   // widened asks again from the start (docs/protocol.md).
+                   {"scope", {{"villages", caller->device.villages}}},
                    {"server_time_ms", now_ms()}};
       body.update(node_fields(store));
       reply(res, ctx, 200, body);

@@ -272,7 +272,9 @@ TEST_CASE("another station's record is quarantined at the centre and reported ba
     if (c.kind == "patient") patient_changes.push_back(c);
   }
   REQUIRE(patient_changes.size() == 1);
-  must(b.store->apply_changes(patient_changes, ApplyContext{"usb-stick", Scope::everything(), true, {}, true}));
+  ApplyContext usb;
+  usb.from_peer = "usb-stick";
+  must(b.store->apply_changes(patient_changes, usb));
   const std::string own = add_patient(*b.store, "Vàng A Dế");
   auto r = b.sync();
   CHECK(r.server_quarantined == 1);

@@ -15,6 +15,7 @@
 
 #include <cstdint>
 #include <functional>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -36,6 +37,10 @@ struct PeerSettings {
   std::string database_id;  // the server file's id, to notice a replaced server
   int64_t clock_skew_ms = 0;  // the server's clock minus this device's, at the last exchange
   std::string last_error;     // why the last sync with it failed ("" after a success)
+  // The villages this device reads there, as the server last said (a mobile
+  // device narrowed to some; empty: its whole station); nullopt before the
+  // first pull. When they widen, the pull starts again from the beginning.
+  std::optional<std::vector<std::string>> scope_villages;
 };
 PeerSettings peer_settings(const PeerState& p);
 std::string settings_json(const PeerSettings& s);
@@ -45,6 +50,10 @@ struct SyncProgress {
   int64_t sent = 0;        // changes acknowledged by the server so far
   int64_t to_send = 0;     // changes waiting when the sync began (new ones may add)
   int64_t received = 0;    // changes pulled and stored so far
+  // How far the pull is through the server's log: the cursor and the log's
+  // end when the sync began (a device narrowed to some villages receives
+  // fewer changes than the span, but the position is still the progress).
+  int64_t pull_position = 0, pull_end = 0;
   int64_t bytes_sent = 0, bytes_received = 0;
   int attempt = 0;           // for kRetry: the attempt about to be made
   int64_t retry_in_ms = 0;   // for kRetry
@@ -74,6 +83,7 @@ struct SyncReport {
   int64_t clock_skew_ms = 0;        // the server's clock minus this device's
   bool clock_warning = false;       // protocol::clock_warning(clock_skew_ms)
   bool server_replaced = false;     // the server's file changed: everything was exchanged again
+  bool scope_widened = false;       // this device's villages were widened: everything was asked for again
   std::vector<ApplyResult> refused;  // this device's changes the server quarantined, with reasons
 };
 
@@ -108,5 +118,18 @@ struct EnrollResult {
 // offline with `init` is accepted only by a code for its own station, and its
 // records sync like any others. Saves the server as a peer with its token.
 Result<EnrollResult> enroll(Store& store, Transport& transport, const EnrollParams& params, Clock* clock = nullptr);
+
+struct AddServerParams {
+  std::string server_url;
+  std::string pin, ca_file;
+};
+
+// Adds another server this enrolled device may sync with, with the token it
+// already has: a device enrolled at its station hub is known at the centre
+// too once the hub has synced (device registrations sync like records), and
+// the other way round. The server must answer /v1/status naming this device;
+// refused (kRefused) when it does not know it yet or it was revoked.
+Result<PeerState> add_server(Store& store, Transport& transport, const AddServerParams& params,
+                             Clock* clock = nullptr);
 
 }  // namespace tramsync::sync

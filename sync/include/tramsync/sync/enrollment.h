@@ -4,6 +4,7 @@
 
 #include <cstdint>
 #include <string>
+#include <vector>
 
 #include "tramsync/core/clock.h"
 #include "tramsync/core/status.h"
@@ -26,9 +27,10 @@ struct IssuedCode {
 // Makes a fresh code for a device of `station_code` (empty for a reviewer)
 // with `role`, valid `hours` (1 to kMaxCodeHours) from now by `clock` (default:
 // the system clock; give the store's own clock where it has one, since the
-// store checks expiry by it), and records its hash (auth::enrollment_code_hash)
+// store checks expiry by it), narrowed to `villages` for a mobile device, and records its hash (auth::enrollment_code_hash)
 // in the store. The store checks the role and the station.
 Result<IssuedCode> issue_enrollment_code(Store& store, const std::string& station_code, const std::string& role,
-                                         const std::string& device_name, int64_t hours, Clock* clock = nullptr);
+                                         const std::string& device_name, int64_t hours, Clock* clock = nullptr,
+                                         const std::vector<std::string>& villages = {});
 
 }  // namespace tramsync::sync

@@ -39,6 +39,9 @@ struct Caller {
   Scope write = Scope::station("");
   bool may_write = true;  // reviewers read only
   bool may_write_catalogue = false;
+  // A station's own device (its hub) relays the changes of the station's
+  // other devices; a mobile device sends only its own.
+  bool may_relay = false;
 };
 
 // Decides who a bearer token belongs to.
