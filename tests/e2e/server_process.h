@@ -78,9 +78,25 @@ class ServerProcess {
 
   // tramsync-server ARGS... exactly, stdout on a pipe (read_line()), stderr
   // appended to `log_path`. Does not wait for anything.
-  static std::unique_ptr<ServerProcess> launch(const std::vector<std::string>& args, const std::string& log_path) {
+  static std::unique_ptr<ServerProcess> launch(const std::vector<std::string>& args, const std::string& log_path,
+                                               const char* program = kTramsyncServer) {
     std::unique_ptr<ServerProcess> p(new ServerProcess(log_path));
+    p->program_ = program;
     p->spawn(args);
+    return p;
+  }
+
+  // A station hub: `station-cli --db DB serve` with a self-signed certificate
+  // in `cert_dir` (the same directory gives the same certificate after a restart).
+  // `port` 0 picks a free one; a restarted hub takes its old port again, so
+  // its devices find it where they enrolled.
+  static std::unique_ptr<ServerProcess> start_hub(const std::string& db, const std::string& cert_dir, int port = 0) {
+    ignore_sigpipe();
+    const std::string log = (std::filesystem::path(cert_dir).parent_path() / "station-hub.log").string();
+    auto p = launch({"--db", db, "serve", "--listen", "127.0.0.1:" + std::to_string(port), "--self-signed", cert_dir,
+                     "--json"},
+                    log, kStationCli);
+    p->await_listening(std::chrono::seconds(20));
     return p;
   }
 
@@ -189,16 +205,16 @@ class ServerProcess {
     posix_spawn_file_actions_adddup2(&actions, out_pipe[1], 1);
     posix_spawn_file_actions_addopen(&actions, 2, log_path_.c_str(), O_WRONLY | O_CREAT | O_APPEND, 0600);
     std::vector<char*> argv;
-    argv.push_back(const_cast<char*>(kTramsyncServer));
+    argv.push_back(const_cast<char*>(program_));
     for (const auto& a : args) argv.push_back(const_cast<char*>(a.c_str()));
     argv.push_back(nullptr);
-    int rc = posix_spawn(&pid_, kTramsyncServer, &actions, nullptr, argv.data(), environ);
+    int rc = posix_spawn(&pid_, program_, &actions, nullptr, argv.data(), environ);
     posix_spawn_file_actions_destroy(&actions);
     close(out_pipe[1]);
     if (rc != 0) {
       close(out_pipe[0]);
       pid_ = 0;
-      throw std::runtime_error(std::string("cannot start tramsync-server: ") + std::strerror(rc));
+      throw std::runtime_error(std::string("cannot start ") + program_ + ": " + std::strerror(rc));
     }
     out_fd_ = out_pipe[0];
     pidfd_ = static_cast<int>(syscall(SYS_pidfd_open, pid_, 0));  // -1 on old kernels: then waitpid polling
@@ -206,7 +222,7 @@ class ServerProcess {
 
   [[noreturn]] void fail_start(const std::string& what) {
     if (running()) kill9();
-    throw std::runtime_error("tramsync-server " + what + "\nexit code: " + std::to_string(exit_code_) +
+    throw std::runtime_error(std::string(program_) + " " + what + "\nexit code: " + std::to_string(exit_code_) +
                              "\nstdout: " + out_ + "\nlog: " + log());
   }
 
@@ -242,6 +258,7 @@ class ServerProcess {
   }
 
   std::string log_path_;
+  const char* program_ = kTramsyncServer;
   pid_t pid_ = 0;
   int out_fd_ = -1;
   int pidfd_ = -1;
