@@ -518,3 +518,46 @@ TEST_CASE("a device whose own clock is far behind still takes the centre's chang
   CHECK(must(a.store->find_item("PARA500")).name == "Paracetamol 500mg");
   CHECK(r.clock_warning);
 }
+
+TEST_CASE("a station cannot write another station's record under its own station id; a mobile device relays for "
+          "nobody",
+          "[sync][client][scope]") {
+  TempDir dir;
+  Centre centre(dir);
+  Device a(dir, "station-a", centre, "TYT-SINHO", "Trạm Y tế xã Sìn Hồ");
+  Device b(dir, "station-b", centre, "TYT-PHANGSOLIN", "Trạm Y tế xã Phăng Sô Lin");
+  const std::string theirs = add_patient(*b.store, "Vừ A Dính", "Pa Khóa");
+  b.sync();
+  a.sync();
+  const Identity ida = must(a.store->identity());
+
+  // B's patient, rewritten by A under A's own station and name.
+  Change c;
+  for (const auto& x : b.store->changes_after(0, 1000)) {
+    if (x.record_id == theirs) c = x;
+  }
+  REQUIRE(c.record_id == theirs);
+  c.station_id = ida.station_id;
+  c.origin = ida.device_id;
+  c.origin_seq = 999;
+  c.hlc = Hlc::pack(now_ms(), 0);
+  c.payload = json{{"op", "upsert"}, {"fields", {{"name", "Taken over"}}}}.dump();
+  json ack = raw_push(a, {c});
+  CHECK(ack.at("quarantined") == 1);
+  CHECK_THAT(ack.at("results").at(0).at("reason").get<std::string>(), Contains("belongs to station"));
+  CHECK(testing::query_texts(centre.path, "SELECT name FROM patients WHERE id = '" + theirs + "'").at(0) ==
+        "Vừ A Dính");
+
+  // A mobile device of A sends only its own changes: not the laptop's.
+  Device m(dir, "tablet", centre);
+  m.enroll(centre.new_code("TYT-SINHO", kRoleMobile));
+  m.sync();
+  add_patient(*a.store, "Nguyễn Văn An");
+  Change laptops = a.store->changes_after(0, 1000).back();
+  REQUIRE(laptops.origin == ida.device_id);
+  json relayed = raw_push(m, {laptops});
+  CHECK(relayed.at("quarantined") == 1);
+  CHECK_THAT(relayed.at("results").at(0).at("reason").get<std::string>(), Contains("neither the sending device"));
+  // The laptop itself is accepted, as ever.
+  CHECK(a.sync().server_applied == 1);
+}
