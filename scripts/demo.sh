@@ -125,6 +125,31 @@ say "Station Sìn Hồ, offline until now, enrolls (pinning the certificate) and
 cli enroll --server "$url" --code "$code_a" --pin "$pin"
 cli sync
 
+say "Sìn Hồ serves its mobile team on the station's Wi-Fi (here: loopback), one village for the team"
+cli serve --listen 127.0.0.1:0 --self-signed "$work/hub-tls" >"$work/hub.out" 2>"$work/hub.log" &
+hub_pid=$!
+trap 'kill -TERM $server_pid $hub_pid 2>/dev/null || true' EXIT
+for _ in $(seq 100); do grep -q 'serving' "$work/hub.out" 2>/dev/null && break; sleep 0.1; done
+cat "$work/hub.out"
+hub_url=$(sed -n 's/.* on \(https:.*\)$/\1/p' "$work/hub.out")
+hub_pin=$(sed -n 's/^fingerprint SHA256 //p' "$work/hub.out")
+[ -n "$hub_url" ] || { echo "the hub did not start:" >&2; cat "$work/hub.log" >&2; exit 1; }
+team_code=$(cli device add --name "tổ lưu động 1" --villages "Bản Mới" --json | field enrollment_code)
+tab="$work/tablet.db"
+rm -f "$tab" "$tab-wal" "$tab-shm"
+cli_t() { "$root/build/station-cli/station-cli" --db "$tab" "$@"; }
+cli_t enroll --server "$hub_url" --code "$team_code" --pin "$hub_pin" --name "tablet 1"
+cli_t sync
+cli_t patient list   # Bản Mới only
+say "The team's house visit, offline; back at the station the tablet syncs, and the station relays it upward"
+tv=$(cli_t patient add --name "Lò Thị Xuân" --sex female --birth 1939 --village "Bản Mới" --category elderly)
+cli_t visit add "$tv" --temp 37.0 --spo2 96 --bp 145/90 >/dev/null
+cli_t sync
+cli sync
+cli device list
+kill -TERM "$hub_pid"
+wait "$hub_pid" || true
+
 say "Station Phăng Sô Lin enrolls a new laptop, works offline, syncs"
 b="$work/phangsolin.db"
 rm -f "$b" "$b-wal" "$b-shm"
@@ -148,6 +173,8 @@ sqlite3 -header -column "$central" "
          (SELECT count(*) FROM waste_batches w WHERE w.station_id = s.id) AS waste_batches,
          (SELECT count(*) FROM changes c WHERE c.station_id = s.id) AS changes
   FROM stations s ORDER BY s.code;"
+echo "The tablet's changes at the centre (relayed by the station, origin kept): $(sqlite3 "$central" \
+  "SELECT count(*) FROM changes WHERE origin = '$(sqlite3 "$tab" "SELECT value FROM meta WHERE key = 'device_id'")'")"
 echo "Duplicated changes at the centre: $(sqlite3 "$central" \
   "SELECT count(*) - count(DISTINCT origin || '/' || origin_seq) FROM changes")"
 echo "Patients of Phăng Sô Lin at Sìn Hồ: $(sqlite3 "$TRAMSYNC_DB" \
