@@ -278,17 +278,7 @@ TEST_CASE("a new device's first sync of 10,000 patients, cut by killing the hub 
 
   // The first sync in the background; the hub is killed once the tablet has
   // stored some of its pages.
-  pid_t pid = 0;
-  std::vector<std::string> args{kStationCli, "--db", m.db(), "sync", "--attempts", "2"};
-  std::vector<char*> argv;
-  for (auto& s : args) argv.push_back(s.data());
-  argv.push_back(nullptr);
-  posix_spawn_file_actions_t fa;
-  posix_spawn_file_actions_init(&fa);
-  posix_spawn_file_actions_addopen(&fa, 1, "/dev/null", O_WRONLY, 0);
-  posix_spawn_file_actions_addopen(&fa, 2, "/dev/null", O_WRONLY, 0);
-  REQUIRE(posix_spawn(&pid, argv[0], &fa, nullptr, argv.data(), environ) == 0);
-  posix_spawn_file_actions_destroy(&fa);
+  const pid_t pid = spawn_station_cli({"--db", m.db(), "sync", "--attempts", "2"});
   const auto give_up = std::chrono::steady_clock::now() + std::chrono::seconds(120);
   int64_t held = 0;
   while (std::chrono::steady_clock::now() < give_up) {

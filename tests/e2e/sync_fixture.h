@@ -79,4 +79,22 @@ inline std::string token_of(const std::string& station_db) {
   return json::parse(query_texts(station_db, "SELECT extra FROM peers WHERE url != ''").at(0)).at("token");
 }
 
+// station-cli ARGS... in the background, its output discarded; the caller
+// waits for it (waitpid) or kills it.
+inline pid_t spawn_station_cli(std::vector<std::string> args) {
+  args.insert(args.begin(), kStationCli);
+  std::vector<char*> argv;
+  for (auto& s : args) argv.push_back(s.data());
+  argv.push_back(nullptr);
+  posix_spawn_file_actions_t fa;
+  posix_spawn_file_actions_init(&fa);
+  posix_spawn_file_actions_addopen(&fa, 1, "/dev/null", O_WRONLY, 0);
+  posix_spawn_file_actions_addopen(&fa, 2, "/dev/null", O_WRONLY, 0);
+  pid_t pid = 0;
+  const int rc = posix_spawn(&pid, argv[0], &fa, nullptr, argv.data(), environ);
+  posix_spawn_file_actions_destroy(&fa);
+  if (rc != 0) throw std::runtime_error(std::string("cannot start station-cli: ") + std::strerror(rc));
+  return pid;
+}
+
 }  // namespace tramsync::e2e

@@ -176,17 +176,7 @@ TEST_CASE("the same push twice, and a client killed at random moments of a sync:
       // station-cli sync in the background, SIGKILLed a random moment after it
       // stored its next page: the kill lands mid-sync however fast or slow
       // the machine (an ASan build starts much slower than a release one).
-      pid_t pid = 0;
-      std::vector<std::string> args{kStationCli, "--db", t.db(), "sync"};
-      std::vector<char*> argv;
-      for (auto& s : args) argv.push_back(s.data());
-      argv.push_back(nullptr);
-      posix_spawn_file_actions_t fa;
-      posix_spawn_file_actions_init(&fa);
-      posix_spawn_file_actions_addopen(&fa, 1, "/dev/null", O_WRONLY, 0);
-      posix_spawn_file_actions_addopen(&fa, 2, "/dev/null", O_WRONLY, 0);
-      REQUIRE(posix_spawn(&pid, argv[0], &fa, nullptr, argv.data(), environ) == 0);
-      posix_spawn_file_actions_destroy(&fa);
+      const pid_t pid = spawn_station_cli({"--db", t.db(), "sync"});
       int st = 0;
       bool exited = false;
       const auto give_up = std::chrono::steady_clock::now() + std::chrono::seconds(120);
