@@ -126,7 +126,9 @@ cli enroll --server "$url" --code "$code_a" --pin "$pin"
 cli sync
 
 say "Sìn Hồ serves its mobile team on the station's Wi-Fi (here: loopback), one village for the team"
-cli serve --listen 127.0.0.1:0 --self-signed "$work/hub-tls" >"$work/hub.out" 2>"$work/hub.log" &
+# The program itself, not the cli function: $! must be its pid, so SIGTERM reaches it.
+"$root/build/station-cli/station-cli" serve --listen 127.0.0.1:0 --self-signed "$work/hub-tls" \
+  >"$work/hub.out" 2>"$work/hub.log" &
 hub_pid=$!
 trap 'kill -TERM $server_pid $hub_pid 2>/dev/null || true' EXIT
 for _ in $(seq 100); do grep -q 'serving' "$work/hub.out" 2>/dev/null && break; sleep 0.1; done
