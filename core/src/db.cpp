@@ -123,6 +123,8 @@ void Stmt::run() {
 bool Stmt::is_null(int col) const { return sqlite3_column_type(s_, col) == SQLITE_NULL; }
 int64_t Stmt::i64(int col) const { return sqlite3_column_int64(s_, col); }
 double Stmt::dbl(int col) const { return sqlite3_column_double(s_, col); }
+int Stmt::column_count() const { return sqlite3_column_count(s_); }
+
 std::string Stmt::str(int col) const {
   const unsigned char* t = sqlite3_column_text(s_, col);
   if (!t) return {};

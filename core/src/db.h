@@ -98,6 +98,7 @@ class Stmt {
   int64_t i64(int col) const;
   double dbl(int col) const;
   std::string str(int col) const;  // NULL -> ""
+  int column_count() const;
   std::optional<int64_t> opt_i64(int col) const;
   std::optional<double> opt_dbl(int col) const;
 

@@ -1,6 +1,7 @@
 // Applying peers' changes (merge), and reading the log for peers.
 #include <algorithm>
 #include <cmath>
+#include <functional>
 #include <map>
 
 #include "entity.h"
@@ -645,16 +646,32 @@ Result<ApplyOutcome> Store::apply_changes(const std::vector<Change>& batch, cons
 }
 
 namespace {
-LogPage read_page(db::Stmt& q, int64_t limit, int64_t max_bytes, int64_t after) {
+// Reads a page of changes from `q` (in log order): at most `limit` changes and
+// about `max_bytes` of payload (always at least one). A change `keep` refuses
+// is stepped over, at most kMaxSkipped of them per page so one request stays
+// short however far the next kept change is; the cursor moves past them.
+constexpr int64_t kMaxSkipped = 20'000;
+
+LogPage read_page(db::Stmt& q, int64_t limit, int64_t max_bytes, int64_t after,
+                  const std::function<bool(const Change&)>& keep = nullptr) {
   LogPage page;
   page.next = after;
+  int64_t skipped = 0;
   while (q.step()) {
+    Change c = read_change(q);
+    if (keep && !keep(c)) {
+      page.next = c.seq;
+      if (++skipped >= kMaxSkipped) {
+        page.more = true;
+        break;
+      }
+      continue;
+    }
     if (static_cast<int64_t>(page.changes.size()) >= limit ||
-        (!page.changes.empty() && page.bytes + static_cast<int64_t>(q.str(7).size()) > max_bytes)) {
+        (!page.changes.empty() && page.bytes + static_cast<int64_t>(c.payload.size()) > max_bytes)) {
       page.more = true;
       break;
     }
-    Change c = read_change(q);
     page.bytes += static_cast<int64_t>(c.payload.size());
     page.next = c.seq;
     page.changes.push_back(std::move(c));
@@ -689,43 +706,44 @@ class ScopeFilter {
     } else if (k == kind::kHousehold) {
       in = village_of("SELECT village FROM households WHERE id = ?1", id);
     } else if (k == kind::kVisit || k == kind::kStockMovement) {
-      auto pid = lookup(k == kind::kVisit ? "SELECT patient_id FROM visits WHERE id = ?1"
-                                          : "SELECT patient_id FROM stock_movements WHERE id = ?1",
+      auto pid = lookup(k == kind::kVisit ? "SELECT coalesce(patient_id, '') FROM visits WHERE id = ?1"
+                                          : "SELECT coalesce(patient_id, '') FROM stock_movements WHERE id = ?1",
                         id);
-      if (pid && !pid->empty()) in = of_record(kind::kPatient, *pid);
+      if (pid && !pid->at(0).empty()) in = of_record(kind::kPatient, pid->at(0));
     } else if (k == kind::kWasteBatch) {
-      auto pid = lookup("SELECT coalesce(patient_id, '') FROM waste_batches WHERE id = ?1", id);
-      auto hid = lookup("SELECT coalesce(household_id, '') FROM waste_batches WHERE id = ?1", id);
-      if (pid && !pid->empty()) {
-        in = of_record(kind::kPatient, *pid);
-      } else if (hid && !hid->empty()) {
-        in = of_record(kind::kHousehold, *hid);
+      // A batch of a patient or of a household; one of neither belongs to the station.
+      auto owner = lookup("SELECT coalesce(patient_id, ''), coalesce(household_id, '') FROM waste_batches WHERE id = ?1",
+                          id);
+      if (owner && !owner->at(0).empty()) {
+        in = of_record(kind::kPatient, owner->at(0));
+      } else if (owner && !owner->at(1).empty()) {
+        in = of_record(kind::kHousehold, owner->at(1));
       }
     } else if (k == kind::kWasteStage) {
-      if (auto bid = lookup("SELECT batch_id FROM waste_stages WHERE id = ?1", id)) {
-        in = of_record(kind::kWasteBatch, *bid);
-      }
+      if (auto b = lookup("SELECT batch_id FROM waste_stages WHERE id = ?1", id)) in = of_record(kind::kWasteBatch, b->at(0));
     } else if (k == kind::kVoid) {
-      auto ev = lookup("SELECT event_id FROM voids WHERE id = ?1", id);
-      auto ek = lookup("SELECT event_kind FROM voids WHERE id = ?1", id);
-      if (ev && ek && *ek != kind::kVoid) in = of_record(*ek, *ev);
+      auto target = lookup("SELECT event_kind, event_id FROM voids WHERE id = ?1", id);
+      if (target && target->at(0) != kind::kVoid) in = of_record(target->at(0), target->at(1));
     }
     if (cache_.size() > 100'000) cache_.clear();
     cache_[key] = in;
     return in;
   }
 
-  std::optional<std::string> lookup(const char* sql, const std::string& id) {
+  // The columns of the row `sql` selects for `id` (nullopt: no such record).
+  std::optional<std::vector<std::string>> lookup(const char* sql, const std::string& id) {
     auto q = db_.prepare(sql);
     q.bind(1, id);
-    if (!q.step() || q.is_null(0)) return std::nullopt;
-    return q.str(0);
+    if (!q.step()) return std::nullopt;
+    std::vector<std::string> row;
+    for (int i = 0; i < q.column_count(); ++i) row.push_back(q.str(i));
+    return row;
   }
 
   bool village_of(const char* sql, const std::string& id) {
     auto v = lookup(sql, id);
     if (!v) return true;
-    const std::string f = fold_for_search(*v);
+    const std::string f = fold_for_search(v->at(0));
     return std::find(scope_.villages.begin(), scope_.villages.end(), f) != scope_.villages.end();
   }
 
@@ -740,47 +758,22 @@ LogPage Store::changes_for_peer(int64_t after, int64_t limit, int64_t max_bytes,
                                 const std::string& exclude_origin) {
   db::ReadTxn read(*impl_->db);
   // Never what the peer made, nor what it sent here (relayed for others).
-  std::string sql = std::string("SELECT ") + kChangeColumns +
-                    " FROM changes WHERE seq > ?1 AND origin != ?2 AND coalesce(from_peer, '') != ?2";
-  // A station's peer reads its own station's records and the shared catalogue (station "").
-  if (!scope.all) sql += " AND station_id IN (?4, '')";
-  const bool filtered = !scope.villages.empty() || !scope.devices;
-  // One more row than asked, to know whether more remain. A filtered read
-  // steps on past the changes the peer may not see (at most kScan of them
-  // per page, so one request stays short however far the next one is).
-  sql += filtered ? " ORDER BY seq" : " ORDER BY seq LIMIT ?3";
-  auto q = impl_->db->prepare(sql);
+  const std::string select = std::string("SELECT ") + kChangeColumns +
+                             " FROM changes WHERE seq > ?1 AND origin != ?2 AND coalesce(from_peer, '') != ?2";
+  // Rows are read lazily, in seq order, only until the page is full: no
+  // sort. A station's peer reads its own station's records and the shared
+  // catalogue (station ""): two ordered scans of changes_station merged
+  // (`station_id IN (?, '')` would sort the station's whole log first).
+  auto q = impl_->db->prepare(scope.all ? select + " ORDER BY seq"
+                                        : select + " AND station_id = ?3 UNION ALL " + select +
+                                              " AND station_id = '' ORDER BY seq");
   q.bind(1, after).bind(2, exclude_origin);
-  if (!filtered) q.bind(3, limit + 1);
-  if (!scope.all) q.bind(4, scope.station_id);
-  LogPage page;
-  if (!filtered) {
-    page = read_page(q, limit, max_bytes, after);
-  } else {
-    constexpr int64_t kScan = 20'000;
-    ScopeFilter filter(*impl_->db, scope);
-    page.next = after;
-    int64_t skipped = 0;
-    while (q.step()) {
-      Change c = read_change(q);
-      if (!filter.allows(c)) {
-        page.next = c.seq;
-        if (++skipped >= kScan) {
-          page.more = true;
-          break;
-        }
-        continue;
-      }
-      if (static_cast<int64_t>(page.changes.size()) >= limit ||
-          (!page.changes.empty() && page.bytes + static_cast<int64_t>(c.payload.size()) > max_bytes)) {
-        page.more = true;
-        break;
-      }
-      page.bytes += static_cast<int64_t>(c.payload.size());
-      page.next = c.seq;
-      page.changes.push_back(std::move(c));
-    }
-  }
+  if (!scope.all) q.bind(3, scope.station_id);
+  ScopeFilter filter(*impl_->db, scope);
+  const bool filtered = !scope.villages.empty() || !scope.devices;
+  LogPage page = read_page(q, limit, max_bytes, after,
+                           filtered ? std::function<bool(const Change&)>([&](const Change& c) { return filter.allows(c); })
+                                    : nullptr);
   if (!page.more) {
     // Everything up to the end of the log was looked at, including changes the
     // peer may not see: skip past them for good.
@@ -803,8 +796,8 @@ LogPage Store::changes_to_push(const std::string& peer_id, int64_t limit, int64_
   int64_t after = 0;
   if (auto p = peer(peer_id)) after = p->push_cursor;
   auto q = impl_->db->prepare(std::string("SELECT ") + kChangeColumns + " FROM changes WHERE seq > ?1 AND " +
-                              kPushable + " ORDER BY seq LIMIT ?3");
-  q.bind(1, after).bind(2, peer_id).bind(3, limit + 1);
+                              kPushable + " ORDER BY seq");
+  q.bind(1, after).bind(2, peer_id);
   return read_page(q, limit, max_bytes, after);
 }
 
