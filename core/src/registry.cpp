@@ -29,7 +29,6 @@ Result<std::vector<std::string>> clean_villages(const std::vector<std::string>& 
   for (const auto& v : in) {
     std::string t = validate::trim(v);
     if (auto st = validate::required_text("villages", t, 200); !st) return std::move(st.error());
-    if (!is_valid_utf8(t)) return Error::invalid("villages", "must be valid UTF-8", t);
     std::string f = fold_for_search(t);
     if (std::find(folded.begin(), folded.end(), f) != folded.end()) continue;
     folded.push_back(f);
@@ -343,19 +342,18 @@ std::vector<DeviceInfo> Store::devices() {
   return select_devices(*impl_->db, "1", std::nullopt, "ORDER BY s.code, d.created_at");
 }
 
-Status Store::revoke_device(const std::string& id_or_prefix) {
+Result<DeviceInfo> Store::revoke_device(const std::string& id_or_prefix) {
   const char* ctx = "device revoke";
-  auto resolved = resolve_device(*impl_->db, id_or_prefix);
-  if (!resolved) return std::move(resolved.error()).in(ctx);
-  std::vector<std::string> found{*resolved};
-  return impl_->act(ctx, [&](Action& a) -> Status {
-    auto d = device(found.front());
-    if (d->revoked()) return {};
+  auto id = resolve_device(*impl_->db, id_or_prefix);
+  if (!id) return std::move(id.error()).in(ctx);
+  return impl_->act(ctx, [&](Action& a) -> Result<DeviceInfo> {
+    auto d = device(*id);
+    if (d->revoked()) return *d;
     const std::string now = impl_->local_now();
     a.db().prepare("UPDATE devices SET revoked_at = ?1 WHERE id = ?2").bind(1, now).bind(2, d->id).run();
     // The revocation reaches every server the device could sync with.
     if (replicated(*d)) record_entity_update(a, "devices", kind::kDevice, d->id, d->station_id, {{"revoked_at", now}});
-    return {};
+    return *device(d->id);
   });
 }
 

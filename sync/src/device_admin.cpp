@@ -15,6 +15,16 @@ namespace {
 
 json str_or_null(const std::string& s) { return s.empty() ? json(nullptr) : json(s); }
 
+// "2d 3h", "5m", "12s"
+std::string human_duration(int64_t ms) {
+  const int64_t s = std::llabs(ms) / 1000;
+  const int64_t d = s / 86400, h = s % 86400 / 3600, m = s % 3600 / 60;
+  if (d > 0) return std::to_string(d) + "d " + std::to_string(h) + "h";
+  if (h > 0) return std::to_string(h) + "h " + std::to_string(m) + "m";
+  if (m > 0) return std::to_string(m) + "m";
+  return std::to_string(s) + "s";
+}
+
 std::string clock_text(const DeviceInfo& d) {
   if (d.last_seen_at.empty()) return "-";
   const std::string way = d.clock_skew_ms > 0 ? "ahead " : "behind ";
@@ -51,15 +61,6 @@ std::string scope_text(const DeviceInfo& d) {
 }
 
 }  // namespace
-
-std::string human_duration(int64_t ms) {
-  const int64_t s = std::llabs(ms) / 1000;
-  const int64_t d = s / 86400, h = s % 86400 / 3600, m = s % 3600 / 60;
-  if (d > 0) return std::to_string(d) + "d " + std::to_string(h) + "h";
-  if (h > 0) return std::to_string(h) + "h " + std::to_string(m) + "m";
-  if (m > 0) return std::to_string(m) + "m";
-  return std::to_string(s) + "s";
-}
 
 json code_json(const IssuedCode& issued) {
   return {{"enrollment_code", issued.code},
@@ -137,23 +138,14 @@ Shown device_list(Store& store, const std::string& station, bool all, const std:
 }
 
 Result<Shown> device_revoke(Store& store, const std::string& id) {
-  if (auto st = store.revoke_device(id); !st) return st.error();
-  // The store resolved the id (or prefix) to exactly one device.
-  std::optional<DeviceInfo> d;
-  for (auto& x : store.devices()) {
-    if (x.id.compare(0, id.size(), id) == 0) d = std::move(x);
-  }
+  auto d = store.revoke_device(id);
+  if (!d) return d.error();
   Shown s;
-  s.json = d ? device_json(*d) : json{{"id", id}, {"revoked", true}};
-  if (d) {
-    s.text = "Device " + d->id + " (" + (d->name.empty() ? d->role : d->name) +
-             (d->station_code.empty() ? "" : ", station " + d->station_code) + ") revoked at " +
-             d->revoked_at.substr(0, 16) + ": its token no longer works" +
-             (d->station_code.empty() ? "" : ", here and, after the next sync, at the station's other servers") +
-             ".\n";
-  } else {
-    s.text = "Device " + id + " revoked: its token no longer works.\n";
-  }
+  s.json = device_json(*d);
+  s.text = "Device " + d->id + " (" + (d->name.empty() ? d->role : d->name) +
+           (d->station_code.empty() ? "" : ", station " + d->station_code) + ") revoked at " +
+           d->revoked_at.substr(0, 16) + ": its token no longer works" +
+           (d->station_code.empty() ? "" : ", here and, after the next sync, at the station's other servers") + ".\n";
   return s;
 }
 

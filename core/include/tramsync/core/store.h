@@ -204,7 +204,7 @@ class Store {
   // Revokes a device (its id or an unambiguous prefix). A station or mobile
   // device's registration is a record of its station (kind::kDevice): enrolling,
   // revoking and narrowing sync to the station's other servers like any edit.
-  Status revoke_device(const std::string& id);
+  Result<DeviceInfo> revoke_device(const std::string& id);
   // Narrows a mobile device to `villages` (empty: its whole station) or widens
   // it; it takes effect on its next sync, without enrolling again.
   Result<DeviceInfo> set_device_villages(const std::string& id, const std::vector<std::string>& villages);

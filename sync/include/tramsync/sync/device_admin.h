@@ -48,7 +48,4 @@ Result<Shown> device_scope(Store& store, const std::string& id, const std::vecto
 nlohmann::json code_json(const IssuedCode& issued);
 std::string code_text(const IssuedCode& issued, int64_t hours);
 
-// "2d 3h", "5m", "12s"
-std::string human_duration(int64_t ms);
-
 }  // namespace tramsync::sync
