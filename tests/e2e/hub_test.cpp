@@ -24,8 +24,7 @@ struct Hub : Station {
   const TempDir& dir;
   std::unique_ptr<ServerProcess> server;
   Hub(const TempDir& d, Centre& centre) : Station(d, "hub"), dir(d) {
-    cli.ok({"init", "--station", kStation, "--name", "Trạm Y tế xã Sìn Hồ"});
-    enroll(centre, centre.station(kStation, "Trạm Y tế xã Sìn Hồ"));
+    init_and_enroll(centre, kStation, "Trạm Y tế xã Sìn Hồ");
     serve();
   }
   void serve() { server = ServerProcess::start_hub(db(), dir.file("hub-tls"), server ? server->port : 0); }

@@ -53,6 +53,11 @@ struct Station {
   void enroll(const Centre& c, const std::string& code) {
     cli.ok({"enroll", "--server", c.url(), "--code", code, "--pin", c.pin()});
   }
+  // A station file made with `init`, registered at the centre and enrolled there.
+  void init_and_enroll(Centre& c, const std::string& code, const std::string& name) {
+    cli.ok({"init", "--station", code, "--name", name});
+    enroll(c, c.station(code, name));
+  }
   json sync() { return cli.ok({"sync"}); }
   std::string patient(const std::string& name, const std::string& village = "Bản Mới") {
     return cli.ok({"patient", "add", "--name", name, "--sex", "female", "--birth", "1950", "--village", village,

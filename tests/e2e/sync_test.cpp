@@ -94,8 +94,7 @@ TEST_CASE("two devices of one station edit the same field and dispense from one 
   TempDir dir;
   Centre centre(dir);
   Station laptop(dir, "laptop");
-  laptop.cli.ok({"init", "--station", "TYT-SINHO", "--name", "Trạm Y tế xã Sìn Hồ"});
-  laptop.enroll(centre, centre.station("TYT-SINHO", "Trạm Y tế xã Sìn Hồ"));
+  laptop.init_and_enroll(centre, "TYT-SINHO", "Trạm Y tế xã Sìn Hồ");
   const std::string an = laptop.patient("Nguyễn Văn An");
   laptop.cli.ok({"item", "add", "--code", "AMLO5", "--name", "Amlodipin 5mg", "--unit", "viên"});
   laptop.cli.ok({"stock", "receive", "--item", "AMLO5", "--qty", "100", "--lot", "L1", "--expiry", vn_day(400)});
@@ -132,8 +131,7 @@ TEST_CASE("the same push twice, and a client killed at random moments of a sync:
   TempDir dir;
   Centre centre(dir);
   Station a(dir, "station-a");
-  a.cli.ok({"init", "--station", "TYT-SINHO", "--name", "Trạm Y tế xã Sìn Hồ"});
-  a.enroll(centre, centre.station("TYT-SINHO", "Trạm Y tế xã Sìn Hồ"));
+  a.init_and_enroll(centre, "TYT-SINHO", "Trạm Y tế xã Sìn Hồ");
   {
     std::ofstream csv(dir.file("patients.csv"));
     csv << "name,sex,birth,village,category\n";
@@ -219,8 +217,7 @@ TEST_CASE("refusals: another station's record, a revoked device, a wrong pin, ba
   TempDir dir;
   Centre centre(dir);
   Station a(dir, "station-a");
-  a.cli.ok({"init", "--station", "TYT-SINHO", "--name", "Trạm Y tế xã Sìn Hồ"});
-  a.enroll(centre, centre.station("TYT-SINHO", "Trạm Y tế xã Sìn Hồ"));
+  a.init_and_enroll(centre, "TYT-SINHO", "Trạm Y tế xã Sìn Hồ");
   Station b(dir, "station-b");
   b.enroll(centre, centre.station("TYT-PHANGSOLIN", "Trạm Y tế xã Phăng Sô Lin"));
   const std::string an = a.patient("Nguyễn Văn An");
@@ -296,8 +293,7 @@ TEST_CASE("a device whose clock runs two days ahead is flagged at the centre and
   TempDir dir;
   Centre centre(dir);
   Station a(dir, "station-a");
-  a.cli.ok({"init", "--station", "TYT-SINHO", "--name", "Trạm Y tế xã Sìn Hồ"});
-  a.enroll(centre, centre.station("TYT-SINHO", "Trạm Y tế xã Sìn Hồ"));
+  a.init_and_enroll(centre, "TYT-SINHO", "Trạm Y tế xã Sìn Hồ");
   a.cli.set_env("LD_PRELOAD", lib);
   a.cli.set_env("FAKETIME", "+2d");
   a.cli.set_env("ASAN_OPTIONS", "verify_asan_link_order=0:detect_leaks=0");
