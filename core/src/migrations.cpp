@@ -199,6 +199,180 @@ ALTER TABLE enrollment_codes ADD COLUMN villages TEXT NOT NULL DEFAULT '[]';
 )sql");
 }
 
+
+// 8: what the centre's reconciliation reads (docs/reports.md). Patients get a
+// folded name (duplicate candidates: same folded name and birth date) and
+// `same_as`, a synced field linking a duplicate record to the one kept. The
+// other tables are derived from the events by triggers, in the same
+// transaction as the event, so reports over a province read an index rather
+// than aggregate every visit and movement (DESIGN: derived values are never
+// merged; these are recomputed from each node's own rows, like an index):
+//   care_contact    a patient's last non-voided visit (or registration), and
+//                   whether the patient is active;
+//   refill_due      per patient and item, the latest non-voided dispense with
+//                   days of supply and the date the medicine runs out;
+//   stock_balance   on hand per station, item and lot;
+//   dispensed_daily quantity dispensed per station, item and day;
+//   waste_state     a waste batch's furthest stage;
+//   station_activity changes received per station and day (kept by
+//                   apply_changes with the node's clock: the log has no
+//                   receive time).
+// A void counts once however many devices voided the same event.
+void v8_reconciliation(db::WriteTxn& txn) {
+  db::Db& db = txn.db();
+  db.exec(R"sql(
+ALTER TABLE patients ADD COLUMN name_fold TEXT NOT NULL DEFAULT '';
+ALTER TABLE patients ADD COLUMN same_as TEXT NOT NULL DEFAULT '';
+CREATE INDEX patients_name_birth ON patients(name_fold, birth);
+CREATE INDEX patients_national_id ON patients(national_id) WHERE national_id != '';
+CREATE INDEX patients_same_as ON patients(same_as) WHERE same_as != '';
+CREATE INDEX quarantine_status ON quarantine(status, station_id);
+
+CREATE TABLE care_contact (
+  patient_id TEXT PRIMARY KEY, station_id TEXT NOT NULL, active INTEGER NOT NULL,
+  last_contact TEXT NOT NULL) STRICT, WITHOUT ROWID;
+CREATE INDEX care_contact_due ON care_contact(active, last_contact);
+CREATE TABLE refill_due (
+  patient_id TEXT NOT NULL, item_id TEXT NOT NULL, station_id TEXT NOT NULL, active INTEGER NOT NULL,
+  last_dispensed_at TEXT NOT NULL, days_supply INTEGER NOT NULL, due TEXT NOT NULL,
+  PRIMARY KEY (patient_id, item_id)) STRICT, WITHOUT ROWID;
+CREATE INDEX refill_due_due ON refill_due(active, due);
+CREATE TABLE stock_balance (
+  station_id TEXT NOT NULL, item_id TEXT NOT NULL, lot TEXT NOT NULL, expiry TEXT NOT NULL,
+  on_hand INTEGER NOT NULL, PRIMARY KEY (station_id, item_id, lot)) STRICT, WITHOUT ROWID;
+CREATE TABLE dispensed_daily (
+  station_id TEXT NOT NULL, item_id TEXT NOT NULL, day TEXT NOT NULL, quantity INTEGER NOT NULL,
+  PRIMARY KEY (day, station_id, item_id)) STRICT, WITHOUT ROWID;
+CREATE TABLE waste_state (
+  batch_id TEXT PRIMARY KEY, station_id TEXT NOT NULL, rank INTEGER NOT NULL, stage_at TEXT NOT NULL)
+  STRICT, WITHOUT ROWID;
+CREATE INDEX waste_state_rank ON waste_state(rank, station_id);
+CREATE TABLE station_activity (
+  station_id TEXT NOT NULL, day TEXT NOT NULL, received INTEGER NOT NULL,
+  PRIMARY KEY (station_id, day)) STRICT, WITHOUT ROWID;
+
+CREATE TRIGGER care_contact_patient AFTER INSERT ON patients BEGIN
+  INSERT INTO care_contact(patient_id, station_id, active, last_contact)
+  VALUES (new.id, new.station_id, new.status = 'active', new.created_at)
+  ON CONFLICT(patient_id) DO NOTHING;
+END;
+CREATE TRIGGER care_contact_status AFTER UPDATE OF status ON patients BEGIN
+  UPDATE care_contact SET active = (new.status = 'active') WHERE patient_id = new.id;
+  UPDATE refill_due SET active = (new.status = 'active') WHERE patient_id = new.id;
+END;
+CREATE TRIGGER care_contact_visit AFTER INSERT ON visits BEGIN
+  UPDATE care_contact SET last_contact = new.at WHERE patient_id = new.patient_id AND last_contact < new.at;
+END;
+CREATE TRIGGER refill_due_dispense AFTER INSERT ON stock_movements
+WHEN new.kind = 'dispense' AND new.patient_id IS NOT NULL AND new.days_supply IS NOT NULL BEGIN
+  INSERT INTO refill_due(patient_id, item_id, station_id, active, last_dispensed_at, days_supply, due)
+  VALUES (new.patient_id, new.item_id, new.station_id,
+          coalesce((SELECT status = 'active' FROM patients WHERE id = new.patient_id), 1),
+          new.at, new.days_supply, date(substr(new.at, 1, 10), '+' || new.days_supply || ' days'))
+  ON CONFLICT(patient_id, item_id) DO UPDATE SET
+    last_dispensed_at = excluded.last_dispensed_at, days_supply = excluded.days_supply, due = excluded.due
+  WHERE excluded.last_dispensed_at > refill_due.last_dispensed_at
+     OR (excluded.last_dispensed_at = refill_due.last_dispensed_at AND excluded.due > refill_due.due);
+END;
+CREATE TRIGGER stock_balance_movement AFTER INSERT ON stock_movements BEGIN
+  INSERT INTO stock_balance(station_id, item_id, lot, expiry, on_hand)
+  VALUES (new.station_id, new.item_id, new.lot, new.expiry, new.quantity)
+  ON CONFLICT(station_id, item_id, lot) DO UPDATE SET on_hand = on_hand + excluded.on_hand,
+    expiry = CASE WHEN stock_balance.expiry = '' THEN excluded.expiry ELSE stock_balance.expiry END;
+END;
+CREATE TRIGGER dispensed_daily_movement AFTER INSERT ON stock_movements WHEN new.kind = 'dispense' BEGIN
+  INSERT INTO dispensed_daily(station_id, item_id, day, quantity)
+  VALUES (new.station_id, new.item_id, substr(new.at, 1, 10), -new.quantity)
+  ON CONFLICT(day, station_id, item_id) DO UPDATE SET quantity = quantity + excluded.quantity;
+END;
+CREATE TRIGGER waste_state_batch AFTER INSERT ON waste_batches BEGIN
+  INSERT INTO waste_state(batch_id, station_id, rank, stage_at) VALUES (new.id, new.station_id, 0, new.created_at)
+  ON CONFLICT(batch_id) DO NOTHING;
+END;
+CREATE TRIGGER waste_state_stage AFTER INSERT ON waste_stages BEGIN
+  UPDATE waste_state SET rank = new.rank, stage_at = new.at WHERE batch_id = new.batch_id AND rank < new.rank;
+END;
+
+-- Voids: only the first void of an event takes it back.
+CREATE TRIGGER voided_visit AFTER INSERT ON voids
+WHEN new.event_kind = 'visit' AND (SELECT count(*) FROM voids WHERE event_id = new.event_id) = 1 BEGIN
+  UPDATE care_contact SET last_contact = coalesce(
+      (SELECT max(v.at) FROM visits v WHERE v.patient_id = care_contact.patient_id
+         AND NOT EXISTS (SELECT 1 FROM voids x WHERE x.event_id = v.id)),
+      (SELECT created_at FROM patients WHERE id = care_contact.patient_id))
+  WHERE patient_id = (SELECT patient_id FROM visits WHERE id = new.event_id);
+END;
+CREATE TRIGGER voided_movement AFTER INSERT ON voids
+WHEN new.event_kind = 'stock_movement' AND (SELECT count(*) FROM voids WHERE event_id = new.event_id) = 1 BEGIN
+  UPDATE stock_balance SET on_hand = on_hand - (SELECT quantity FROM stock_movements WHERE id = new.event_id)
+  WHERE (station_id, item_id, lot) = (SELECT station_id, item_id, lot FROM stock_movements WHERE id = new.event_id);
+  UPDATE dispensed_daily SET quantity = quantity + (SELECT quantity FROM stock_movements WHERE id = new.event_id)
+  WHERE (day, station_id, item_id) =
+        (SELECT substr(at, 1, 10), station_id, item_id FROM stock_movements WHERE id = new.event_id AND kind = 'dispense');
+  DELETE FROM refill_due WHERE (patient_id, item_id) =
+        (SELECT patient_id, item_id FROM stock_movements WHERE id = new.event_id AND days_supply IS NOT NULL);
+  INSERT INTO refill_due(patient_id, item_id, station_id, active, last_dispensed_at, days_supply, due)
+  SELECT m.patient_id, m.item_id, m.station_id,
+         coalesce((SELECT status = 'active' FROM patients WHERE id = m.patient_id), 1),
+         m.at, m.days_supply, date(substr(m.at, 1, 10), '+' || m.days_supply || ' days')
+  FROM stock_movements m, (SELECT patient_id AS pid, item_id AS iid FROM stock_movements
+                           WHERE id = new.event_id AND days_supply IS NOT NULL) t
+  WHERE m.patient_id = t.pid AND m.item_id = t.iid AND m.kind = 'dispense' AND m.days_supply IS NOT NULL
+    AND NOT EXISTS (SELECT 1 FROM voids x WHERE x.event_id = m.id)
+  ORDER BY m.at DESC, date(substr(m.at, 1, 10), '+' || m.days_supply || ' days') DESC LIMIT 1;
+END;
+CREATE TRIGGER voided_waste_stage AFTER INSERT ON voids
+WHEN new.event_kind = 'waste_stage' AND (SELECT count(*) FROM voids WHERE event_id = new.event_id) = 1 BEGIN
+  UPDATE waste_state SET
+    rank = coalesce((SELECT max(s.rank) FROM waste_stages s WHERE s.batch_id = waste_state.batch_id
+                       AND NOT EXISTS (SELECT 1 FROM voids x WHERE x.event_id = s.id)), 0),
+    stage_at = coalesce((SELECT s.at FROM waste_stages s WHERE s.batch_id = waste_state.batch_id
+                       AND NOT EXISTS (SELECT 1 FROM voids x WHERE x.event_id = s.id) ORDER BY s.rank DESC, s.at DESC
+                       LIMIT 1), (SELECT created_at FROM waste_batches WHERE id = waste_state.batch_id))
+  WHERE batch_id = (SELECT batch_id FROM waste_stages WHERE id = new.event_id);
+END;
+)sql");
+  // Fill them from the rows an older file already holds.
+  auto names = db.prepare("SELECT rowid, name FROM patients");
+  while (names.step()) {
+    db.prepare("UPDATE patients SET name_fold = ?1 WHERE rowid = ?2")
+        .bind(1, fold_for_search(names.str(1)))
+        .bind(2, names.i64(0))
+        .run();
+  }
+  db.exec(R"sql(
+INSERT INTO care_contact(patient_id, station_id, active, last_contact)
+SELECT p.id, p.station_id, p.status = 'active',
+       coalesce((SELECT max(v.at) FROM visits v WHERE v.patient_id = p.id
+                   AND NOT EXISTS (SELECT 1 FROM voids x WHERE x.event_id = v.id)), p.created_at)
+FROM patients p;
+INSERT INTO refill_due(patient_id, item_id, station_id, active, last_dispensed_at, days_supply, due)
+SELECT patient_id, item_id, station_id, active, at, days_supply, due FROM (
+  SELECT m.patient_id, m.item_id, m.station_id, coalesce(p.status = 'active', 1) AS active, m.at, m.days_supply,
+         date(substr(m.at, 1, 10), '+' || m.days_supply || ' days') AS due,
+         row_number() OVER (PARTITION BY m.patient_id, m.item_id
+                            ORDER BY m.at DESC, date(substr(m.at, 1, 10), '+' || m.days_supply || ' days') DESC) AS n
+  FROM stock_movements m LEFT JOIN patients p ON p.id = m.patient_id
+  WHERE m.kind = 'dispense' AND m.patient_id IS NOT NULL AND m.days_supply IS NOT NULL
+    AND NOT EXISTS (SELECT 1 FROM voids x WHERE x.event_id = m.id)) WHERE n = 1;
+INSERT INTO stock_balance(station_id, item_id, lot, expiry, on_hand)
+SELECT m.station_id, m.item_id, m.lot, max(m.expiry), sum(m.quantity) FROM stock_movements m
+WHERE NOT EXISTS (SELECT 1 FROM voids x WHERE x.event_id = m.id) GROUP BY m.station_id, m.item_id, m.lot;
+INSERT INTO dispensed_daily(station_id, item_id, day, quantity)
+SELECT m.station_id, m.item_id, substr(m.at, 1, 10), -sum(m.quantity) FROM stock_movements m
+WHERE m.kind = 'dispense' AND NOT EXISTS (SELECT 1 FROM voids x WHERE x.event_id = m.id)
+GROUP BY substr(m.at, 1, 10), m.station_id, m.item_id;
+INSERT INTO waste_state(batch_id, station_id, rank, stage_at)
+SELECT b.id, b.station_id,
+       coalesce((SELECT max(s.rank) FROM waste_stages s WHERE s.batch_id = b.id
+                   AND NOT EXISTS (SELECT 1 FROM voids x WHERE x.event_id = s.id)), 0),
+       coalesce((SELECT s.at FROM waste_stages s WHERE s.batch_id = b.id
+                   AND NOT EXISTS (SELECT 1 FROM voids x WHERE x.event_id = s.id) ORDER BY s.rank DESC, s.at DESC
+                   LIMIT 1), b.created_at)
+FROM waste_batches b;
+)sql");
+}
+
 }  // namespace
 
 const std::vector<Migration>& all() {
@@ -210,6 +384,7 @@ const std::vector<Migration>& all() {
       {5, "dispense groups over several lots", v5_dispense_groups},
       {6, "changes refused by a peer", v6_peer_refusals},
       {7, "device registrations as synced records; village scopes", v7_device_records},
+      {8, "reconciliation at the centre: derived tables, duplicate links", v8_reconciliation},
   };
   return kAll;
 }

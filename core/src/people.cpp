@@ -44,7 +44,12 @@ void reindex_patient(Action& a, const std::string& id) {
   const int64_t rowid = q.i64(0);
   const std::string name = fold_for_search(q.str(1)), village = fold_for_search(q.str(2));
   q.release();
-  a.db().prepare("UPDATE patients SET village_fold = ?1 WHERE rowid = ?2").bind(1, village).bind(2, rowid).run();
+  a.db()
+      .prepare("UPDATE patients SET village_fold = ?1, name_fold = ?2 WHERE rowid = ?3")
+      .bind(1, village)
+      .bind(2, name)
+      .bind(3, rowid)
+      .run();
   a.db().prepare("DELETE FROM patient_search WHERE rowid = ?1").bind(1, rowid).run();
   a.db()
       .prepare("INSERT INTO patient_search(rowid, name, village) VALUES (?1, ?2, ?3)")
@@ -125,7 +130,8 @@ std::string insert_patient(Action& a, const PatientInput& in) {
   a.db()
       .prepare(
           "INSERT INTO patients(id, station_id, household_id, name, sex, birth, village, phone, national_id, status, "
-          "created_at, village_fold, _v) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, 'active', ?10, ?11, ?12)")
+          "created_at, village_fold, name_fold, _v) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, 'active', ?10, ?11, ?12, "
+          "?13)")
       .bind(1, id)
       .bind(2, s.station_id())
       .bind(3, in.household_id)
@@ -137,7 +143,8 @@ std::string insert_patient(Action& a, const PatientInput& in) {
       .bind(9, in.national_id)
       .bind(10, now)
       .bind(11, fold_for_search(in.village))
-      .bind(12, new_entity_versions(a))
+      .bind(12, fold_for_search(in.name))
+      .bind(13, new_entity_versions(a))
       .run();
   a.db()
       .prepare("INSERT INTO patient_search(rowid, name, village) VALUES (?1, ?2, ?3)")

@@ -529,6 +529,7 @@ Result<ApplyOutcome> Store::apply_changes(const std::vector<Change>& batch, cons
   return impl_->act("sync", [&](Action& a) -> Result<ApplyOutcome> {
     ApplyOutcome out;
     Applier applier(a, out);
+    std::map<std::string, int64_t> received;  // applied per station, for station_activity
     for (const auto& c : batch) {
       ApplyResult r{c.seq, c.origin, c.origin_seq, ApplyStatus::kApplied, ""};
       out.acked_through = std::max(out.acked_through, c.seq);
@@ -619,6 +620,7 @@ Result<ApplyOutcome> Store::apply_changes(const std::vector<Change>& batch, cons
       } else {
         a.append_remote(c, ctx.from_peer);
         ++out.applied;
+        ++received[c.station_id];
         // Settles a quarantine entry the same change left before, if any.
         a.db()
             .prepare(
@@ -631,6 +633,17 @@ Result<ApplyOutcome> Store::apply_changes(const std::vector<Change>& batch, cons
             .run();
       }
       out.results.push_back(r);
+    }
+    const std::string today = impl_->local_now().substr(0, 10);
+    for (const auto& [station, n] : received) {
+      a.db()
+          .prepare(
+              "INSERT INTO station_activity(station_id, day, received) VALUES (?1, ?2, ?3) "
+              "ON CONFLICT(station_id, day) DO UPDATE SET received = received + excluded.received")
+          .bind(1, station)
+          .bind(2, today)
+          .bind(3, n)
+          .run();
     }
     if (cursor) {
       a.db()

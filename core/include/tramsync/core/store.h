@@ -17,6 +17,7 @@
 #include <string>
 #include <vector>
 
+#include "tramsync/core/central.h"
 #include "tramsync/core/clock.h"
 #include "tramsync/core/model.h"
 #include "tramsync/core/replica.h"
@@ -129,6 +130,10 @@ class Store {
   // --- reports -----------------------------------------------------------------
   Result<DailyReport> daily_report(std::optional<std::string> date, const ReportSettings& settings = {});
   Result<StatusInfo> status();
+  // A report across the stations this node holds (core/central.h; the centre's
+  // `report` command and GET /v1/reports/NAME). Errors name the option: an
+  // unknown report, station or district, a date in the future.
+  Result<CentralReport> central_report(const std::string& name, const CentralReportOptions& options);
   // The current station-local time.
   std::string local_now();
 
