@@ -58,6 +58,7 @@ inline void on_run(CLI::App* cmd, Context& ctx, std::function<int(Context&)> f) 
 // Each noun registers its commands.
 void setup_serve(CLI::App& app, Context& ctx);
 void setup_station(CLI::App& app, Context& ctx);
+void setup_report(CLI::App& app, Context& ctx);
 void setup_device(CLI::App& app, Context& ctx);
 void setup_item(CLI::App& app, Context& ctx);
 

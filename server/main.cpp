@@ -105,6 +105,7 @@ int main(int argc, char** argv) {
   setup_station(app, ctx);
   setup_device(app, ctx);
   setup_item(app, ctx);
+  setup_report(app, ctx);
 
   try {
     app.parse(argc, argv);

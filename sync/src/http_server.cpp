@@ -76,6 +76,9 @@ void SyncService::mount(httplib::Server& server) {
     server.Post(path, with_body);
     server.Get(path, without_body);
   }
+  // Reviewers' read-only reports (and a clear 405 for other methods).
+  server.Get(R"(/v1/reports/([A-Za-z0-9_-]{1,40}))", without_body);
+  server.Post(R"(/v1/reports/([A-Za-z0-9_-]{1,40}))", with_body);
 }
 
 }  // namespace tramsync::sync

@@ -11,6 +11,7 @@
 #include "tramsync/core/time.h"
 #include "tramsync/sync/auth.h"
 #include "tramsync/sync/protocol.h"
+#include "tramsync/sync/report_format.h"
 #include "wire_json.h"
 
 namespace tramsync::sync {
@@ -433,6 +434,64 @@ struct SyncService::Handlers {
     });
   }
 
+  // Reviewer endpoints read the whole centre: only a reviewer's token may.
+  std::optional<Caller> reviewer(const Request& req, Response& res, Ctx& ctx, Store& store) {
+    auto caller = authenticate(req, res, ctx, store);
+    if (!caller) return std::nullopt;
+    if (caller->device.role != kRoleReviewer) {
+      fail(res, ctx, 403, "forbidden",
+           "this endpoint is for reviewer devices; a " + caller->device.role + " device syncs with /v1/push and /v1/pull");
+      return std::nullopt;
+    }
+    return caller;
+  }
+
+  // GET /v1/reports/NAME?station=&district=&stale_days=&covid_days=&overdue_days=&date=&format=json|csv
+  Response report(const Request& req) {
+    return guarded("report", req, [&](Response& res, Ctx& ctx) {
+      const std::string name = req.path.substr(std::string("/v1/reports/").size());
+      CentralReportOptions o;
+      auto text = [&](const char* k) {
+        auto it = req.params.find(k);
+        return it == req.params.end() ? std::string() : it->second;
+      };
+      o.station = text("station");
+      o.district = text("district");
+      if (!text("date").empty()) o.date = text("date");
+      auto stale = int_param(req, "stale_days", 3, 0, 3650);
+      auto covid = int_param(req, "covid_days", 1, 0, 3650);
+      auto other = int_param(req, "overdue_days", 30, 1, 3650);
+      if (!stale) return fail(res, ctx, 400, "bad_request", "stale_days: must be a whole number from 0 to 3650");
+      if (!covid) return fail(res, ctx, 400, "bad_request", "covid_days: must be a whole number from 0 to 3650");
+      if (!other) return fail(res, ctx, 400, "bad_request", "overdue_days: must be a whole number from 1 to 3650");
+      o.stale_days = static_cast<int>(*stale);
+      o.settings.covid_overdue_days = static_cast<int>(*covid);
+      o.settings.other_overdue_days = static_cast<int>(*other);
+      const std::string format = text("format").empty() ? "json" : text("format");
+      if (format != "json" && format != "csv") {
+        return fail(res, ctx, 400, "bad_request", "format: must be json or csv, got \"" + format.substr(0, 20) + "\"");
+      }
+      auto lease = svc.lease();
+      if (!lease) return fail(res, ctx, 503, "unavailable", lease.error().message());
+      Store& store = **lease;
+      if (!reviewer(req, res, ctx, store)) return;
+      auto r = store.central_report(name, o);
+      if (!r) {
+        // An unknown report is a missing resource; a bad option a bad request.
+        const int status = r.error().field == "report" ? 404 : status_for(r.error());
+        return fail(res, ctx, status, status == 404 ? "not_found" : "bad_request", r.error().message());
+      }
+      if (format == "csv") {
+        res.status = 200;
+        res.body = report_to_csv(*r);
+        res.headers["Content-Type"] = "text/csv; charset=utf-8";
+        ctx.log.bytes_out = static_cast<int64_t>(res.body.size());
+        return;
+      }
+      reply(res, ctx, 200, report_to_json(*r));
+    });
+  }
+
   Response refuse(const Request& req, int status, const std::string& message) {
     const char* code = status == 405   ? "method_not_allowed"
                        : status == 404 ? "not_found"
@@ -455,6 +514,10 @@ Response SyncService::handle(const Request& req) {
       {"/v1/pull", "GET", &Handlers::pull},
       {"/v1/status", "GET", &Handlers::status},
   };
+  if (req.path.rfind("/v1/reports/", 0) == 0) {
+    if (req.method != "GET") return h.refuse(req, 405, "/v1/reports/NAME takes GET, not " + req.method.substr(0, 10));
+    return h.report(req);
+  }
   for (const auto& r : kRoutes) {
     if (req.path != r.path) continue;
     if (req.method != r.method) {

@@ -56,8 +56,10 @@ class ServerProcess {
   // first use). An empty cert_dir leaves --self-signed out, for extra_args
   // such as {"--insecure-http"}. The log goes to `log_path`, by default a new
   // file next to cert_dir (in the same parent directory).
+  // `env` adds or overrides variables of the server's environment (FAKETIME ...).
   static std::unique_ptr<ServerProcess> start(const std::string& db, const std::string& cert_dir,
-                                              std::vector<std::string> extra_args = {}, std::string log_path = "") {
+                                              std::vector<std::string> extra_args = {}, std::string log_path = "",
+                                              const std::vector<std::pair<std::string, std::string>>& env = {}) {
     static std::atomic<int> counter{0};
     ignore_sigpipe();
     if (log_path.empty()) {
@@ -71,7 +73,7 @@ class ServerProcess {
       args.push_back(cert_dir);
     }
     args.insert(args.end(), extra_args.begin(), extra_args.end());
-    auto p = launch(args, log_path);
+    auto p = launch(args, log_path, kTramsyncServer, env);
     p->await_listening(std::chrono::seconds(20));
     return p;
   }
@@ -79,10 +81,11 @@ class ServerProcess {
   // tramsync-server ARGS... exactly, stdout on a pipe (read_line()), stderr
   // appended to `log_path`. Does not wait for anything.
   static std::unique_ptr<ServerProcess> launch(const std::vector<std::string>& args, const std::string& log_path,
-                                               const char* program = kTramsyncServer) {
+                                               const char* program = kTramsyncServer,
+                                               const std::vector<std::pair<std::string, std::string>>& env = {}) {
     std::unique_ptr<ServerProcess> p(new ServerProcess(log_path));
     p->program_ = program;
-    p->spawn(args);
+    p->spawn(args, env);
     return p;
   }
 
@@ -196,7 +199,7 @@ class ServerProcess {
  private:
   explicit ServerProcess(std::string log_path) : log_path_(std::move(log_path)) {}
 
-  void spawn(const std::vector<std::string>& args) {
+  void spawn(const std::vector<std::string>& args, const std::vector<std::pair<std::string, std::string>>& env) {
     int out_pipe[2];
     if (pipe2(out_pipe, O_CLOEXEC) != 0) throw std::runtime_error(std::string("pipe2: ") + std::strerror(errno));
     posix_spawn_file_actions_t actions;
@@ -208,7 +211,18 @@ class ServerProcess {
     argv.push_back(const_cast<char*>(program_));
     for (const auto& a : args) argv.push_back(const_cast<char*>(a.c_str()));
     argv.push_back(nullptr);
-    int rc = posix_spawn(&pid_, program_, &actions, nullptr, argv.data(), environ);
+    std::vector<std::string> vars;
+    for (char** e = environ; *e; ++e) {
+      std::string v = *e;
+      bool overridden = false;
+      for (const auto& [k, val] : env) overridden = overridden || v.rfind(k + "=", 0) == 0;
+      if (!overridden) vars.push_back(v);
+    }
+    for (const auto& [k, val] : env) vars.push_back(k + "=" + val);
+    std::vector<char*> envp;
+    for (auto& v : vars) envp.push_back(v.data());
+    envp.push_back(nullptr);
+    int rc = posix_spawn(&pid_, program_, &actions, nullptr, argv.data(), envp.data());
     posix_spawn_file_actions_destroy(&actions);
     close(out_pipe[1]);
     if (rc != 0) {

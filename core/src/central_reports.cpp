@@ -1,0 +1,725 @@
+// Reports across stations at the centre (tramsync/core/central.h, docs/reports.md).
+//
+// They read the derived tables migration 8 keeps by trigger (care_contact,
+// refill_due, stock_balance, dispensed_daily, waste_state, station_activity)
+// through their indexes, so a province of a million patients answers without
+// aggregating every visit and movement. The same person registered at two
+// stations and linked (patients.same_as) counts once: a person is overdue only
+// when none of their records was seen in time.
+#include <algorithm>
+#include <array>
+#include <map>
+#include <set>
+#include <unordered_map>
+#include <unordered_set>
+
+#include "store_impl.h"
+#include "tramsync/core/text.h"
+#include "tramsync/core/validate.h"
+
+namespace tramsync {
+
+namespace {
+
+constexpr int64_t kDayMs = 86'400'000;
+constexpr int kTreatedRank = 4;  // kWasteStages: bagged collected stored handed-over treated
+
+ReportCell txt(std::string s) { return ReportCell{std::move(s)}; }
+ReportCell num(int64_t v) { return ReportCell{v}; }
+ReportCell dec(double v) { return ReportCell{v}; }
+ReportCell opt_txt(const std::string& s) { return s.empty() ? ReportCell{} : ReportCell{s}; }
+
+struct Station {
+  StationFreshness f;
+  size_t index = 0;
+};
+
+class Reporter {
+ public:
+  Reporter(StoreImpl& s, const CentralReportOptions& o) : s_(s), db_(*s.db), o_(o) {}
+
+  Result<CentralReport> run(const std::string& name) {
+    if (std::find(kCentralReports.begin(), kCentralReports.end(), name) == kCentralReports.end()) {
+      std::string all;
+      for (const auto& r : kCentralReports) all += (all.empty() ? "" : ", ") + r;
+      return Error::invalid("report", "must be one of " + all, name);
+    }
+    if (o_.stale_days < 0 || o_.stale_days > 3650) {
+      return Error::invalid("stale-days", "must be between 0 and 3650", std::to_string(o_.stale_days));
+    }
+    if (o_.settings.covid_overdue_days < 0 || o_.settings.other_overdue_days < 1 ||
+        o_.settings.other_overdue_days > 3650) {
+      return Error::invalid("overdue-days", "must be between 1 and 3650",
+                            std::to_string(o_.settings.other_overdue_days));
+    }
+    now_ms_ = s_.now_ms();
+    offset_ = s_.utc_offset();
+    now_ = local_time_from_ms(now_ms_, offset_);
+    today_ = now_.substr(0, 10);
+    r_.name = name;
+    r_.generated_at = now_;
+    r_.options = o_;
+    if (auto st = load_stations(); !st) return st.error();
+    if (name == "stations") {
+      stations_report();
+    } else if (name == "followup") {
+      followup_report();
+    } else if (name == "stock") {
+      stock_report();
+    } else if (name == "waste") {
+      waste_report();
+    } else {
+      if (auto st = daily_report(); !st) return st.error();
+    }
+    if (!r_.stale_stations.empty()) {
+      std::string list;
+      for (const auto& c : r_.stale_stations) list += (list.empty() ? "" : ", ") + c;
+      r_.notes.push_back("Data older than " + std::to_string(o_.stale_days) + " days (or never synced) from " +
+                         std::to_string(r_.stale_stations.size()) + " station(s): " + list +
+                         ". Their rows and every total that includes them show what the centre last received, "
+                         "not the station today.");
+    }
+    return std::move(r_);
+  }
+
+ private:
+  // --- the stations in scope and how fresh their data is --------------------------
+
+  Status load_stations() {
+    const std::string district = fold_for_search(validate::trim(o_.district));
+    const std::string station = validate::trim(o_.station);
+    auto q = db_.prepare("SELECT id, code, name, district, province FROM stations ORDER BY code");
+    bool district_known = district.empty();
+    while (q.step()) {
+      StationFreshness f{q.str(0), q.str(1), q.str(2), q.str(3), q.str(4), "", "", -1, false};
+      if (!district.empty() && fold_for_search(f.district) == district) district_known = true;
+      if (!station.empty() && f.code != station && f.station_id != station) continue;
+      if (!district.empty() && fold_for_search(f.district) != district) continue;
+      stations_.push_back(Station{std::move(f), stations_.size()});
+    }
+    q.release();
+    if (!district_known) return Error::invalid("district", "is not the district of any station here", o_.district);
+    if (!station.empty() && stations_.empty()) {
+      if (station_by_code_exists(station)) {
+        return Error::invalid("station", "is not in district " + o_.district, station);
+      }
+      return Error::not_found("station", station);
+    }
+    for (auto& st : stations_) by_id_[st.f.station_id] = &st;
+    for (auto& st : stations_) {
+      StationFreshness& f = st.f;
+      auto d = db_.prepare(
+          "SELECT coalesce(max(last_sync_at), '') FROM devices WHERE station_id = ?1 AND role != 'reviewer'");
+      d.bind(1, f.station_id);
+      if (d.step()) f.last_sync = d.str(0);
+      d.release();
+      auto c = db_.prepare("SELECT hlc FROM changes WHERE station_id = ?1 AND from_peer IS NOT NULL ORDER BY seq DESC LIMIT 1");
+      c.bind(1, f.station_id);
+      if (c.step()) f.newest_change = local_time_from_ms(Hlc::physical_ms(static_cast<uint64_t>(c.i64(0))), offset_);
+      if (!f.last_sync.empty()) {
+        f.days_since_sync = std::max<int64_t>(0, (now_ms_ - ms_from_local_time(f.last_sync, offset_)) / kDayMs);
+      }
+      f.stale = f.days_since_sync < 0 || f.days_since_sync > o_.stale_days;
+    }
+    std::vector<StationFreshness> sorted;
+    for (const auto& st : stations_) sorted.push_back(st.f);
+    std::stable_sort(sorted.begin(), sorted.end(), [](const StationFreshness& a, const StationFreshness& b) {
+      auto silence = [](const StationFreshness& f) { return f.days_since_sync < 0 ? INT64_MAX : f.days_since_sync; };
+      return silence(a) > silence(b);
+    });
+    for (const auto& f : sorted) {
+      if (f.stale) r_.stale_stations.push_back(f.code);
+    }
+    r_.freshness = std::move(sorted);
+    return {};
+  }
+
+  bool station_by_code_exists(const std::string& code) {
+    auto q = db_.prepare("SELECT 1 FROM stations WHERE code = ?1 OR id = ?1");
+    q.bind(1, code);
+    return q.step();
+  }
+
+  Station* in_scope(const std::string& station_id) {
+    auto it = by_id_.find(station_id);
+    return it == by_id_.end() ? nullptr : it->second;
+  }
+  // Only one station asked for: queries may narrow to it in SQL.
+  std::string only_station() const { return stations_.size() == 1 ? stations_[0].f.station_id : ""; }
+
+  void freshness_cells(std::vector<ReportCell>& row, const StationFreshness& f) {
+    row.push_back(opt_txt(f.last_sync));
+    row.push_back(txt(f.stale ? "yes" : "no"));
+  }
+
+  std::string cutoff_days(int64_t days) { return local_time_from_ms(now_ms_ - days * kDayMs, offset_); }
+
+  // --- stations ----------------------------------------------------------------------
+
+  void stations_report() {
+    ReportTable t{"stations", "Stations, silent ones first",
+                  {"station_code", "station_name", "district", "province", "last_sync", "days_since_sync", "stale",
+                   "newest_change", "changes_received_7d", "devices", "devices_clock_warning", "quarantined_held",
+                   "conflicts_open"},
+                  {}};
+    const std::string week_ago = add_days(date_of(now_), -6).str();  // today and the 6 days before
+    for (const auto& f : r_.freshness) {
+      int64_t received = 0, devices = 0, skewed = 0, held = 0, conflicts = 0;
+      auto a = db_.prepare("SELECT coalesce(sum(received), 0) FROM station_activity WHERE station_id = ?1 AND day >= ?2");
+      a.bind(1, f.station_id).bind(2, week_ago);
+      if (a.step()) received = a.i64(0);
+      a.release();
+      auto d = db_.prepare(
+          "SELECT count(*), coalesce(sum(abs(clock_skew_ms) > ?2), 0) FROM devices WHERE station_id = ?1 AND "
+          "revoked_at = '' AND role != 'reviewer'");
+      d.bind(1, f.station_id).bind(2, int64_t{24} * 3600 * 1000);
+      if (d.step()) {
+        devices = d.i64(0);
+        skewed = d.i64(1);
+      }
+      d.release();
+      auto h = db_.prepare(
+          "SELECT (SELECT count(*) FROM quarantine WHERE status = 'held' AND station_id = ?1), "
+          "(SELECT count(*) FROM conflicts WHERE status = 'open' AND station_id = ?1)");
+      h.bind(1, f.station_id);
+      if (h.step()) {
+        held = h.i64(0);
+        conflicts = h.i64(1);
+      }
+      t.rows.push_back({txt(f.code), txt(f.name), txt(f.district), txt(f.province), opt_txt(f.last_sync),
+                        f.days_since_sync < 0 ? ReportCell{} : num(f.days_since_sync), txt(f.stale ? "yes" : "no"),
+                        opt_txt(f.newest_change), num(received), num(devices), num(skewed), num(held),
+                        num(conflicts)});
+    }
+    r_.tables.push_back(std::move(t));
+  }
+
+  // --- followup ----------------------------------------------------------------------
+
+  // The key of the person a record belongs to: the record kept, for a linked duplicate.
+  struct PersonLinks {
+    std::string person;
+    std::vector<std::string> records;  // every record of the person
+  };
+  PersonLinks person_of(const std::string& id, const std::string& same_as) {
+    PersonLinks p{same_as.empty() ? id : same_as, {}};
+    p.records.push_back(p.person);
+    auto q = db_.prepare("SELECT id FROM patients WHERE same_as = ?1");
+    q.bind(1, p.person);
+    while (q.step()) p.records.push_back(q.str(0));
+    return p;
+  }
+  bool linked(const std::string& id, const std::string& same_as) {
+    if (!same_as.empty()) return true;
+    auto q = db_.prepare("SELECT 1 FROM patients WHERE same_as = ?1 LIMIT 1");
+    q.bind(1, id);
+    return q.step();
+  }
+
+  void followup_report() {
+    const int covid_days = o_.settings.covid_overdue_days, other_days = o_.settings.other_overdue_days;
+    const std::string cut_covid = cutoff_days(covid_days), cut_other = cutoff_days(other_days);
+    const std::string only = only_station();
+    struct Overdue {
+      Station* st;
+      std::string id, name, village, categories, last_contact;
+      bool covid;
+      int64_t days;
+    };
+    std::vector<Overdue> overdue;
+    std::set<std::string> persons_seen;
+    // Candidates: covid-home patients not seen within their limit, and every
+    // other patient under care not seen within the other limit (an index range).
+    const std::string cats =
+        "(SELECT group_concat(value, ',') FROM (SELECT value FROM patient_sets WHERE patient_id = p.id AND field = "
+        "'categories' AND present ORDER BY value))";
+    const std::string covid_sql =
+        "SELECT p.id, p.station_id, p.name, p.village, p.same_as, c.last_contact, " + cats +
+        " FROM patient_sets s JOIN care_contact c ON c.patient_id = s.patient_id JOIN patients p ON p.id = "
+        "s.patient_id WHERE s.field = 'categories' AND s.value = 'covid-home' AND s.present AND c.active AND "
+        "c.last_contact < ?1" + std::string(only.empty() ? "" : " AND p.station_id = ?2");
+    const std::string other_sql =
+        "SELECT p.id, p.station_id, p.name, p.village, p.same_as, c.last_contact, " + cats +
+        " FROM care_contact c JOIN patients p ON p.id = c.patient_id WHERE c.active = 1 AND c.last_contact < ?1" +
+        std::string(only.empty() ? "" : " AND c.station_id = ?2") +
+        " AND EXISTS (SELECT 1 FROM patient_sets s WHERE s.patient_id = p.id AND s.field = 'categories' AND "
+        "s.present) AND NOT EXISTS (SELECT 1 FROM patient_sets s WHERE s.patient_id = p.id AND s.field = "
+        "'categories' AND s.value = 'covid-home' AND s.present)";
+    for (bool covid : {true, false}) {
+      auto q = db_.prepare(covid ? covid_sql : other_sql);
+      q.bind(1, covid ? cut_covid : cut_other);
+      if (!only.empty()) q.bind(2, only);
+      while (q.step()) {
+        Station* st = in_scope(q.str(1));
+        if (!st) continue;
+        Overdue o{st, q.str(0), q.str(2), q.str(3), q.str(6), q.str(5), covid, 0};
+        const std::string same_as = q.str(4);
+        if (linked(o.id, same_as)) {
+          // One person, several records: seen in time on any of them is seen.
+          auto person = person_of(o.id, same_as);
+          if (!persons_seen.insert(person.person).second) continue;
+          std::string latest = o.last_contact;
+          for (const auto& rec : person.records) {
+            auto c = db_.prepare("SELECT last_contact FROM care_contact WHERE patient_id = ?1");
+            c.bind(1, rec);
+            if (c.step() && c.str(0) > latest) latest = c.str(0);
+          }
+          if (latest >= (covid ? cut_covid : cut_other)) continue;
+          o.last_contact = latest;
+        }
+        o.days = (now_ms_ - ms_from_local_time(o.last_contact, offset_)) / kDayMs;
+        overdue.push_back(std::move(o));
+      }
+    }
+    // Per station (in the order of the stations), worst first: covid-home, then longest without contact.
+    std::stable_sort(overdue.begin(), overdue.end(), [](const Overdue& a, const Overdue& b) {
+      if (a.st->index != b.st->index) return a.st->index < b.st->index;
+      if (a.covid != b.covid) return a.covid;
+      return a.days > b.days;
+    });
+
+    struct Lapsed {
+      Station* st;
+      std::string id, name, village, item_code, item_name, last_dispensed_at, due;
+      int64_t days;
+    };
+    std::vector<Lapsed> lapsed;
+    {
+      auto q = db_.prepare(
+          "SELECT r.patient_id, r.station_id, p.name, p.village, p.same_as, i.code, i.name, r.last_dispensed_at, "
+          "r.due, r.item_id FROM refill_due r JOIN patients p ON p.id = r.patient_id JOIN items i ON i.id = r.item_id "
+          "WHERE r.active = 1 AND r.due < ?1" +
+          std::string(only.empty() ? "" : " AND r.station_id = ?2"));
+      q.bind(1, today_);
+      if (!only.empty()) q.bind(2, only);
+      std::set<std::pair<std::string, std::string>> seen;  // (person, item)
+      while (q.step()) {
+        Station* st = in_scope(q.str(1));
+        if (!st) continue;
+        Lapsed l{st, q.str(0), q.str(2), q.str(3), q.str(5), q.str(6), q.str(7), q.str(8), 0};
+        const std::string same_as = q.str(4), item = q.str(9);
+        if (linked(l.id, same_as)) {
+          auto person = person_of(l.id, same_as);
+          if (!seen.insert({person.person, item}).second) continue;
+          bool covered = false;
+          for (const auto& rec : person.records) {
+            auto c = db_.prepare("SELECT due FROM refill_due WHERE patient_id = ?1 AND item_id = ?2 AND due >= ?3");
+            c.bind(1, rec).bind(2, item).bind(3, today_);
+            if (c.step()) covered = true;
+          }
+          if (covered) continue;
+        }
+        l.days = days_between(date_of(l.due), date_of(today_));
+        lapsed.push_back(std::move(l));
+      }
+    }
+    std::stable_sort(lapsed.begin(), lapsed.end(), [](const Lapsed& a, const Lapsed& b) {
+      if (a.st->index != b.st->index) return a.st->index < b.st->index;
+      return a.days > b.days;
+    });
+
+    ReportTable summary{"by_station",
+                        "Patients without follow-up per station (covid-home: more than " +
+                            std::to_string(covid_days) + " day(s) without contact; others under home care: more than " +
+                            std::to_string(other_days) + " days; lapsed: chronic medicine ran out)",
+                        {"station_code", "station_name", "overdue_covid_home", "overdue_other", "lapsed_refills",
+                         "last_sync", "stale"},
+                        {}};
+    std::vector<std::array<int64_t, 3>> counts(stations_.size(), {0, 0, 0});
+    for (const auto& o : overdue) ++counts[o.st->index][o.covid ? 0 : 1];
+    for (const auto& l : lapsed) ++counts[l.st->index][2];
+    for (const auto& st : stations_) {
+      std::vector<ReportCell> row{txt(st.f.code), txt(st.f.name), num(counts[st.index][0]), num(counts[st.index][1]),
+                                  num(counts[st.index][2])};
+      freshness_cells(row, st.f);
+      summary.rows.push_back(std::move(row));
+    }
+    ReportTable t1{"overdue", "Overdue for a visit, per station, worst first",
+                   {"station_code", "patient_id", "name", "village", "categories", "last_contact",
+                    "days_without_contact", "limit_days", "station_stale"},
+                   {}};
+    for (const auto& o : overdue) {
+      t1.rows.push_back({txt(o.st->f.code), txt(o.id), txt(o.name), txt(o.village), txt(o.categories),
+                         txt(o.last_contact), num(o.days), num(o.covid ? covid_days : other_days),
+                         txt(o.st->f.stale ? "yes" : "no")});
+    }
+    ReportTable t2{"lapsed_refills", "Chronic medicine ran out (refill date passed), per station, longest first",
+                   {"station_code", "patient_id", "name", "village", "item_code", "item_name", "last_dispensed_at",
+                    "ran_out_on", "days_without", "station_stale"},
+                   {}};
+    for (const auto& l : lapsed) {
+      t2.rows.push_back({txt(l.st->f.code), txt(l.id), txt(l.name), txt(l.village), txt(l.item_code),
+                         txt(l.item_name), txt(l.last_dispensed_at), txt(l.due), num(l.days),
+                         txt(l.st->f.stale ? "yes" : "no")});
+    }
+    r_.tables.push_back(std::move(summary));
+    r_.tables.push_back(std::move(t1));
+    r_.tables.push_back(std::move(t2));
+  }
+
+  // --- stock ---------------------------------------------------------------------------
+
+  void stock_report() {
+    const std::string soon = add_days(date_of(today_), o_.settings.expiring_within_days).str();
+    const std::string since = add_days(date_of(today_), -29).str();  // the last 30 days, today included
+    const std::string only = only_station();
+    struct Line {
+      Station* st = nullptr;
+      std::string item_id;
+      int64_t on_hand = 0, expired = 0, expiring = 0, dispensed = 0;
+      std::optional<int64_t> reserve;
+    };
+    std::map<std::pair<size_t, std::string>, Line> lines;  // (station index, item id)
+    auto line = [&](Station* st, const std::string& item) -> Line& {
+      Line& l = lines[{st->index, item}];
+      l.st = st;
+      l.item_id = item;
+      return l;
+    };
+    {
+      auto q = db_.prepare(
+          "SELECT station_id, item_id, "
+          "sum(CASE WHEN expiry = '' OR expiry >= ?1 THEN on_hand ELSE 0 END), "
+          "sum(CASE WHEN expiry != '' AND expiry < ?1 THEN on_hand ELSE 0 END), "
+          "sum(CASE WHEN expiry != '' AND expiry >= ?1 AND expiry <= ?2 AND on_hand > 0 THEN on_hand ELSE 0 END) "
+          "FROM stock_balance" + std::string(only.empty() ? "" : " WHERE station_id = ?3") +
+          " GROUP BY station_id, item_id");
+      q.bind(1, today_).bind(2, soon);
+      if (!only.empty()) q.bind(3, only);
+      while (q.step()) {
+        Station* st = in_scope(q.str(0));
+        if (!st) continue;
+        Line& l = line(st, q.str(1));
+        l.on_hand = q.i64(2);
+        l.expired = q.i64(3);
+        l.expiring = q.i64(4);
+      }
+    }
+    {
+      auto q = db_.prepare("SELECT station_id, item_id, level FROM item_reserves" +
+                           std::string(only.empty() ? "" : " WHERE station_id = ?1"));
+      if (!only.empty()) q.bind(1, only);
+      while (q.step()) {
+        if (Station* st = in_scope(q.str(0))) line(st, q.str(1)).reserve = q.i64(2);
+      }
+    }
+    {
+      auto q = db_.prepare("SELECT station_id, item_id, sum(quantity) FROM dispensed_daily WHERE day >= ?1 AND day <= ?2" +
+                           std::string(only.empty() ? "" : " AND station_id = ?3") + " GROUP BY station_id, item_id");
+      q.bind(1, since).bind(2, today_);
+      if (!only.empty()) q.bind(3, only);
+      while (q.step()) {
+        if (Station* st = in_scope(q.str(0))) line(st, q.str(1)).dispensed = q.i64(2);
+      }
+    }
+    struct ItemInfo {
+      std::string code, name, unit;
+    };
+    std::map<std::string, ItemInfo> items;
+    {
+      auto q = db_.prepare("SELECT id, code, name, unit FROM items");
+      while (q.step()) items[q.str(0)] = ItemInfo{q.str(1), q.str(2), q.str(3)};
+    }
+    auto days_left = [](int64_t on_hand, int64_t dispensed) -> ReportCell {
+      if (dispensed <= 0) return ReportCell{};  // nothing dispensed: no rate to run out at
+      if (on_hand <= 0) return num(0);
+      return num(on_hand * 30 / dispensed);
+    };
+    ReportTable t{"stock",
+                  "Stock per station and item (under reserve first); days left at the last 30 days' dispensing rate",
+                  {"station_code", "item_code", "item_name", "unit", "on_hand", "reserve", "under_reserve",
+                   "short_by", "expiring_30d", "expired_on_hand", "dispensed_30d", "days_left", "last_sync", "stale"},
+                  {}};
+    std::vector<const Line*> ordered;
+    for (const auto& [k, l] : lines) ordered.push_back(&l);
+    std::stable_sort(ordered.begin(), ordered.end(), [&](const Line* a, const Line* b) {
+      if (a->st->index != b->st->index) return a->st->index < b->st->index;
+      bool ua = a->reserve && a->on_hand < *a->reserve, ub = b->reserve && b->on_hand < *b->reserve;
+      if (ua != ub) return ua;
+      return items[a->item_id].code < items[b->item_id].code;
+    });
+    struct Total {
+      int64_t on_hand = 0, expired = 0, expiring = 0, dispensed = 0, reserve = 0, under = 0, stale = 0;
+    };
+    std::map<std::string, Total> totals;  // by item code
+    std::map<std::string, std::string> code_to_id;
+    for (const Line* l : ordered) {
+      const ItemInfo& it = items[l->item_id];
+      bool under = l->reserve && l->on_hand < *l->reserve;
+      std::vector<ReportCell> row{txt(l->st->f.code), txt(it.code), txt(it.name), txt(it.unit), num(l->on_hand),
+                                  l->reserve ? num(*l->reserve) : ReportCell{}, txt(under ? "yes" : "no"),
+                                  under ? num(*l->reserve - l->on_hand) : num(0), num(l->expiring), num(l->expired),
+                                  num(l->dispensed), days_left(l->on_hand, l->dispensed)};
+      freshness_cells(row, l->st->f);
+      t.rows.push_back(std::move(row));
+      Total& tot = totals[it.code];
+      code_to_id[it.code] = l->item_id;
+      tot.on_hand += l->on_hand;
+      tot.expired += l->expired;
+      tot.expiring += l->expiring;
+      tot.dispensed += l->dispensed;
+      tot.reserve += l->reserve.value_or(0);
+      tot.under += under ? 1 : 0;
+      tot.stale += l->st->f.stale ? 1 : 0;
+    }
+    ReportTable p{"province_totals", "Totals per item over the stations above",
+                  {"item_code", "item_name", "unit", "on_hand", "reserve", "stations_under_reserve", "expiring_30d",
+                   "expired_on_hand", "dispensed_30d", "days_left", "stale_stations"},
+                  {}};
+    for (const auto& [code, tot] : totals) {
+      const ItemInfo& it = items[code_to_id[code]];
+      p.rows.push_back({txt(code), txt(it.name), txt(it.unit), num(tot.on_hand), num(tot.reserve), num(tot.under),
+                        num(tot.expiring), num(tot.expired), num(tot.dispensed), days_left(tot.on_hand, tot.dispensed),
+                        num(tot.stale)});
+    }
+    r_.tables.push_back(std::move(t));
+    r_.tables.push_back(std::move(p));
+  }
+
+  // --- waste ---------------------------------------------------------------------------
+
+  void waste_report() {
+    const std::string only = only_station();
+    struct Batch {
+      Station* st;
+      std::string id, kind, stage, stage_at, bagged_at, to_org;
+      int64_t bags, age;
+      double kg;
+    };
+    std::vector<Batch> pending;
+    auto q = db_.prepare(
+        "SELECT w.batch_id, w.station_id, w.rank, w.stage_at, b.kind, b.bags, b.weight_kg, b.created_at, "
+        "coalesce((SELECT s.to_org FROM waste_stages s WHERE s.batch_id = w.batch_id AND s.to_org != '' AND NOT EXISTS "
+        "(SELECT 1 FROM voids x WHERE x.event_id = s.id) ORDER BY s.rank DESC, s.at DESC LIMIT 1), '') "
+        "FROM waste_state w JOIN waste_batches b ON b.id = w.batch_id WHERE w.rank < ?1" +
+        std::string(only.empty() ? "" : " AND w.station_id = ?2"));
+    q.bind(1, kTreatedRank);
+    if (!only.empty()) q.bind(2, only);
+    while (q.step()) {
+      Station* st = in_scope(q.str(1));
+      if (!st) continue;
+      int64_t rank = std::clamp<int64_t>(q.i64(2), 0, static_cast<int64_t>(kWasteStages.size()) - 1);
+      Batch b{st, q.str(0), q.str(4), kWasteStages[static_cast<size_t>(rank)], q.str(3), q.str(7), q.str(8),
+              q.i64(5), 0, q.dbl(6)};
+      b.age = std::max<int64_t>(0, (now_ms_ - ms_from_local_time(b.bagged_at, offset_)) / kDayMs);
+      pending.push_back(std::move(b));
+    }
+    std::stable_sort(pending.begin(), pending.end(), [](const Batch& a, const Batch& b) {
+      if (a.st->index != b.st->index) return a.st->index < b.st->index;
+      return a.bagged_at < b.bagged_at;
+    });
+    struct Group {
+      int64_t batches = 0, oldest = 0;
+      double kg = 0;
+    };
+    std::map<std::pair<size_t, std::string>, Group> by_stage;
+    std::map<std::string, Group> by_kind;
+    for (const auto& b : pending) {
+      Group& g = by_stage[{b.st->index, b.stage}];
+      ++g.batches;
+      g.kg += b.kg;
+      g.oldest = std::max(g.oldest, b.age);
+      Group& k = by_kind[b.kind];
+      ++k.batches;
+      k.kg += b.kg;
+      k.oldest = std::max(k.oldest, b.age);
+    }
+    ReportTable t{"by_station", "Waste not yet treated, per station and stage",
+                  {"station_code", "station_name", "stage", "batches", "weight_kg", "oldest_days", "last_sync", "stale"},
+                  {}};
+    for (const auto& st : stations_) {
+      for (const auto& stage : kWasteStages) {
+        auto it = by_stage.find({st.index, stage});
+        if (it == by_stage.end()) continue;
+        std::vector<ReportCell> row{txt(st.f.code), txt(st.f.name), txt(stage), num(it->second.batches),
+                                    dec(it->second.kg), num(it->second.oldest)};
+        freshness_cells(row, st.f);
+        t.rows.push_back(std::move(row));
+      }
+    }
+    ReportTable list{"pending", "Batches not yet treated, per station, oldest first",
+                     {"station_code", "batch_id", "kind", "bags", "weight_kg", "stage", "stage_at", "holder",
+                      "bagged_at", "age_days", "station_stale"},
+                     {}};
+    for (const auto& b : pending) {
+      list.rows.push_back({txt(b.st->f.code), txt(b.id), txt(b.kind), num(b.bags), dec(b.kg), txt(b.stage),
+                           txt(b.stage_at), opt_txt(b.to_org), txt(b.bagged_at), num(b.age),
+                           txt(b.st->f.stale ? "yes" : "no")});
+    }
+    ReportTable kinds{"totals_by_kind", "Untreated waste by kind over the stations above",
+                      {"kind", "batches", "weight_kg", "oldest_days"},
+                      {}};
+    for (const auto& [k, g] : by_kind) kinds.rows.push_back({txt(k), num(g.batches), dec(g.kg), num(g.oldest)});
+    r_.tables.push_back(std::move(t));
+    r_.tables.push_back(std::move(list));
+    r_.tables.push_back(std::move(kinds));
+  }
+
+  // --- daily ---------------------------------------------------------------------------
+
+  Status daily_report() {
+    std::string day = today_;
+    if (o_.date) {
+      auto d = parse_date(validate::trim(*o_.date), "date");
+      if (!d) return d.error();
+      if (d->str() > today_) return Error::invalid("date", "must not be in the future", *o_.date);
+      day = d->str();
+    }
+    r_.date = day;
+    const bool is_today = day == today_;
+    const std::string end = is_today ? now_ : day + "T23:59:59";
+    const std::string from = day + "T00:00:00", to = day + "T23:59:59";
+    const size_t n = stations_.size();
+    // Per station: categories..., total, new, closed, visits, referrals, dispensings, overdue, under_reserve,
+    // waste batches, waste kg.
+    std::vector<std::map<std::string, int64_t>> by_cat(n);
+    std::vector<std::array<int64_t, 7>> v(n, {0, 0, 0, 0, 0, 0, 0});
+    std::vector<int64_t> overdue(n, 0), under(n, 0), waste(n, 0);
+    std::vector<double> waste_kg(n, 0);
+    const std::string person_once = " AND (p.same_as = '' OR NOT EXISTS (SELECT 1 FROM patients k WHERE k.id = p.same_as))";
+    for (auto& st : stations_) {
+      const size_t i = st.index;
+      const std::string& sid = st.f.station_id;
+      // Under home care at the end of the day, a linked duplicate counted once (under the record kept).
+      const std::string under_care =
+          "p.station_id = ?1 AND p.created_at <= ?2 AND (p.status = 'active' OR p.status_changed_at > ?2)" + person_once;
+      {
+        auto q = db_.prepare(
+            "SELECT c.value, count(*) FROM patients p JOIN patient_sets c ON c.patient_id = p.id AND c.field = "
+            "'categories' AND c.present WHERE " + under_care + " GROUP BY c.value");
+        q.bind(1, sid).bind(2, end);
+        while (q.step()) by_cat[i][q.str(0)] = q.i64(1);
+      }
+      {
+        auto q = db_.prepare(
+            "SELECT count(*) FROM patients p WHERE " + under_care +
+            " AND EXISTS (SELECT 1 FROM patient_sets c WHERE c.patient_id = p.id AND c.field = 'categories' AND "
+            "c.present)");
+        q.bind(1, sid).bind(2, end);
+        if (q.step()) v[i][0] = q.i64(0);
+      }
+      {
+        auto q = db_.prepare(
+            "SELECT (SELECT count(*) FROM patients p WHERE p.station_id = ?1 AND p.created_at >= ?2 AND "
+            "p.created_at <= ?3" + person_once + "), "
+            "(SELECT count(*) FROM patients p WHERE p.station_id = ?1 AND p.status != 'active' AND "
+            "p.status_changed_at >= ?2 AND p.status_changed_at <= ?3" + person_once + "), "
+            "(SELECT count(*) FROM visits v WHERE v.station_id = ?1 AND v.at >= ?2 AND v.at <= ?3 AND NOT EXISTS "
+            "(SELECT 1 FROM voids x WHERE x.event_id = v.id)), "
+            "(SELECT count(*) FROM visits v WHERE v.station_id = ?1 AND v.at >= ?2 AND v.at <= ?3 AND v.refer AND "
+            "NOT EXISTS (SELECT 1 FROM voids x WHERE x.event_id = v.id)), "
+            "(SELECT count(DISTINCT coalesce(m.group_id, m.id)) FROM stock_movements m WHERE m.station_id = ?1 AND "
+            "m.kind = 'dispense' AND m.at >= ?2 AND m.at <= ?3 AND NOT EXISTS (SELECT 1 FROM voids x WHERE "
+            "x.event_id = m.id))");
+        q.bind(1, sid).bind(2, from).bind(3, to);
+        if (q.step()) {
+          for (int k = 0; k < 5; ++k) v[i][static_cast<size_t>(k) + 1] = q.i64(k);
+        }
+      }
+      {
+        auto q = db_.prepare(
+            "SELECT count(*), coalesce(sum(b.weight_kg), 0) FROM waste_state w JOIN waste_batches b ON b.id = "
+            "w.batch_id WHERE w.station_id = ?1 AND w.rank < ?2 AND b.created_at <= ?3");
+        q.bind(1, sid).bind(2, kTreatedRank).bind(3, end);
+        if (q.step()) {
+          waste[i] = q.i64(0);
+          waste_kg[i] = q.dbl(1);
+        }
+      }
+    }
+    if (is_today) {
+      // Overdue and stock as they stand now (their history is not kept).
+      followup_report();
+      for (size_t i = 0; i < n; ++i) {
+        const auto& row = r_.tables[0].rows[i];
+        overdue[i] = std::get<int64_t>(row[2]) + std::get<int64_t>(row[3]);
+      }
+      r_.tables.clear();
+      stock_report();
+      std::unordered_map<std::string, size_t> code_index;
+      for (const auto& st : stations_) code_index[st.f.code] = st.index;
+      for (const auto& row : r_.tables[0].rows) {
+        if (std::get<std::string>(row[6]) == "yes") ++under[code_index[std::get<std::string>(row[0])]];
+      }
+      r_.tables.clear();
+    }
+    std::vector<std::string> cols{"station_code", "station_name", "under_care"};
+    for (const auto& c : kCategories) {
+      std::string col = c;
+      std::replace(col.begin(), col.end(), '-', '_');
+      cols.push_back(col);
+    }
+    for (const char* c : {"new_patients", "closed_patients", "visits", "referrals", "dispensings", "overdue",
+                          "items_under_reserve", "waste_pending", "waste_pending_kg", "last_sync", "stale"}) {
+      cols.push_back(c);
+    }
+    ReportTable t{"stations", "Daily report " + day + ", one row per station", cols, {}};
+    ReportTable tot{"totals", "Totals over the stations above", {}, {}};
+    tot.columns.assign(cols.begin() + 2, cols.end() - 2);
+    tot.columns.push_back("stale_stations");
+    std::vector<ReportCell> sum(tot.columns.size(), num(0));
+    double kg_total = 0;
+    int64_t stale = 0;
+    for (const auto& st : stations_) {
+      const size_t i = st.index;
+      std::vector<int64_t> values{v[i][0]};
+      for (const auto& c : kCategories) values.push_back(by_cat[i].count(c) ? by_cat[i][c] : 0);
+      for (size_t k = 1; k < 6; ++k) values.push_back(v[i][k]);
+      std::vector<ReportCell> row{txt(st.f.code), txt(st.f.name)};
+      for (size_t k = 0; k < values.size(); ++k) {
+        row.push_back(num(values[k]));
+        sum[k] = num(std::get<int64_t>(sum[k]) + values[k]);
+      }
+      const size_t base = values.size();
+      row.push_back(is_today ? num(overdue[i]) : ReportCell{});
+      row.push_back(is_today ? num(under[i]) : ReportCell{});
+      row.push_back(num(waste[i]));
+      row.push_back(dec(waste_kg[i]));
+      if (is_today) {
+        sum[base] = num(std::get<int64_t>(sum[base]) + overdue[i]);
+        sum[base + 1] = num(std::get<int64_t>(sum[base + 1]) + under[i]);
+      }
+      sum[base + 2] = num(std::get<int64_t>(sum[base + 2]) + waste[i]);
+      kg_total += waste_kg[i];
+      freshness_cells(row, st.f);
+      stale += st.f.stale ? 1 : 0;
+      t.rows.push_back(std::move(row));
+    }
+    const size_t base = sum.size() - 5;
+    if (!is_today) {
+      sum[base] = ReportCell{};
+      sum[base + 1] = ReportCell{};
+    }
+    sum[base + 3] = dec(kg_total);
+    sum[base + 4] = num(stale);
+    tot.rows.push_back(std::move(sum));
+    if (!is_today) {
+      r_.notes.push_back("overdue and items_under_reserve are given for today only: the centre keeps no history of "
+                         "them.");
+    }
+    r_.tables.push_back(std::move(t));
+    r_.tables.push_back(std::move(tot));
+    return {};
+  }
+
+  StoreImpl& s_;
+  db::Db& db_;
+  const CentralReportOptions& o_;
+  CentralReport r_;
+  std::vector<Station> stations_;
+  std::unordered_map<std::string, Station*> by_id_;
+  int64_t now_ms_ = 0;
+  int offset_ = kDefaultUtcOffsetMinutes;
+  std::string now_, today_;
+};
+
+}  // namespace
+
+Result<CentralReport> Store::central_report(const std::string& name, const CentralReportOptions& options) {
+  db::ReadTxn read(*impl_->db);
+  auto r = Reporter(*impl_, options).run(name);
+  if (!r) return std::move(r.error()).in("report " + name);
+  return r;
+}
+
+}  // namespace tramsync
