@@ -228,9 +228,11 @@ CREATE INDEX patients_national_id ON patients(national_id) WHERE national_id != 
 CREATE INDEX patients_same_as ON patients(same_as) WHERE same_as != '';
 CREATE INDEX quarantine_status ON quarantine(status, station_id);
 
+-- last_contact: the latest live visit, or the registration when there is none
+-- (as the station's own daily report counts it).
 CREATE TABLE care_contact (
   patient_id TEXT PRIMARY KEY, station_id TEXT NOT NULL, active INTEGER NOT NULL,
-  last_contact TEXT NOT NULL) STRICT, WITHOUT ROWID;
+  last_contact TEXT NOT NULL, visited INTEGER NOT NULL DEFAULT 0) STRICT, WITHOUT ROWID;
 CREATE INDEX care_contact_due ON care_contact(active, last_contact);
 CREATE TABLE refill_due (
   patient_id TEXT NOT NULL, item_id TEXT NOT NULL, station_id TEXT NOT NULL, active INTEGER NOT NULL,
@@ -261,7 +263,8 @@ CREATE TRIGGER care_contact_status AFTER UPDATE OF status ON patients BEGIN
   UPDATE refill_due SET active = (new.status = 'active') WHERE patient_id = new.id;
 END;
 CREATE TRIGGER care_contact_visit AFTER INSERT ON visits BEGIN
-  UPDATE care_contact SET last_contact = new.at WHERE patient_id = new.patient_id AND last_contact < new.at;
+  UPDATE care_contact SET last_contact = new.at, visited = 1
+  WHERE patient_id = new.patient_id AND (visited = 0 OR last_contact < new.at);
 END;
 CREATE TRIGGER refill_due_dispense AFTER INSERT ON stock_movements
 WHEN new.kind = 'dispense' AND new.patient_id IS NOT NULL AND new.days_supply IS NOT NULL BEGIN
@@ -299,7 +302,9 @@ WHEN new.event_kind = 'visit' AND (SELECT count(*) FROM voids WHERE event_id = n
   UPDATE care_contact SET last_contact = coalesce(
       (SELECT max(v.at) FROM visits v WHERE v.patient_id = care_contact.patient_id
          AND NOT EXISTS (SELECT 1 FROM voids x WHERE x.event_id = v.id)),
-      (SELECT created_at FROM patients WHERE id = care_contact.patient_id))
+      (SELECT created_at FROM patients WHERE id = care_contact.patient_id)),
+    visited = EXISTS (SELECT 1 FROM visits v WHERE v.patient_id = care_contact.patient_id
+         AND NOT EXISTS (SELECT 1 FROM voids x WHERE x.event_id = v.id))
   WHERE patient_id = (SELECT patient_id FROM visits WHERE id = new.event_id);
 END;
 CREATE TRIGGER voided_movement AFTER INSERT ON voids
@@ -341,10 +346,12 @@ END;
         .run();
   }
   db.exec(R"sql(
-INSERT INTO care_contact(patient_id, station_id, active, last_contact)
+INSERT INTO care_contact(patient_id, station_id, active, last_contact, visited)
 SELECT p.id, p.station_id, p.status = 'active',
        coalesce((SELECT max(v.at) FROM visits v WHERE v.patient_id = p.id
-                   AND NOT EXISTS (SELECT 1 FROM voids x WHERE x.event_id = v.id)), p.created_at)
+                   AND NOT EXISTS (SELECT 1 FROM voids x WHERE x.event_id = v.id)), p.created_at),
+       EXISTS (SELECT 1 FROM visits v WHERE v.patient_id = p.id
+                   AND NOT EXISTS (SELECT 1 FROM voids x WHERE x.event_id = v.id))
 FROM patients p;
 INSERT INTO refill_due(patient_id, item_id, station_id, active, last_dispensed_at, days_supply, due)
 SELECT patient_id, item_id, station_id, active, at, days_supply, due FROM (
