@@ -24,6 +24,14 @@ namespace {
 constexpr int64_t kDayMs = 86'400'000;
 constexpr int kTreatedRank = 4;  // kWasteStages: bagged collected stored handed-over treated
 
+// A category's bit in care_contact.categories (migration 8 keeps the mask).
+int64_t category_bit(const std::string& category) {
+  static const std::map<std::string, int64_t> kBits = {
+      {"elderly", 1}, {"chronic", 2}, {"covid-home", 4}, {"vulnerable", 8}, {"other", 16}};
+  auto it = kBits.find(category);
+  return it == kBits.end() ? 0 : it->second;
+}
+
 ReportCell txt(std::string s) { return ReportCell{std::move(s)}; }
 ReportCell num(int64_t v) { return ReportCell{v}; }
 ReportCell dec(double v) { return ReportCell{v}; }
@@ -106,13 +114,18 @@ class Reporter {
       return Error::not_found("station", station);
     }
     for (auto& st : stations_) by_id_[st.f.station_id] = &st;
+    // The devices table is small (a few per station): one pass for every station
+    // rather than a scan of it per station.
+    {
+      auto d = db_.prepare(
+          "SELECT station_id, max(last_sync_at) FROM devices WHERE station_id IS NOT NULL AND role != 'reviewer' "
+          "GROUP BY station_id");
+      while (d.step()) {
+        if (Station* st = in_scope(d.str(0))) st->f.last_sync = d.str(1);
+      }
+    }
     for (auto& st : stations_) {
       StationFreshness& f = st.f;
-      auto d = db_.prepare(
-          "SELECT coalesce(max(last_sync_at), '') FROM devices WHERE station_id = ?1 AND role != 'reviewer'");
-      d.bind(1, f.station_id);
-      if (d.step()) f.last_sync = d.str(0);
-      d.release();
       auto c = db_.prepare("SELECT hlc FROM changes WHERE station_id = ?1 AND from_peer IS NOT NULL ORDER BY seq DESC LIMIT 1");
       c.bind(1, f.station_id);
       if (c.step()) f.newest_change = local_time_from_ms(Hlc::physical_ms(static_cast<uint64_t>(c.i64(0))), offset_);
@@ -146,6 +159,16 @@ class Reporter {
   }
   // Only one station asked for: queries may narrow to it in SQL.
   std::string only_station() const { return stations_.size() == 1 ? stations_[0].f.station_id : ""; }
+  // How a per-station query covers the scope: one pass over every station
+  // (""), or one pass per station of a --station/--district scope, each
+  // narrowed in SQL through an index led by station_id, rather than a pass
+  // over the province filtered here.
+  std::vector<std::string> station_passes() const {
+    if (o_.station.empty() && o_.district.empty()) return {""};
+    std::vector<std::string> out;
+    for (const auto& st : stations_) out.push_back(st.f.station_id);
+    return out;
+  }
 
   void freshness_cells(std::vector<ReportCell>& row, const StationFreshness& f) {
     row.push_back(opt_txt(f.last_sync));
@@ -163,21 +186,21 @@ class Reporter {
                    "conflicts_open"},
                   {}};
     const std::string week_ago = add_days(date_of(now_), -6).str();  // today and the 6 days before
+    std::unordered_map<std::string, std::pair<int64_t, int64_t>> device_counts;  // station: (devices, skewed)
+    {
+      auto d = db_.prepare(
+          "SELECT station_id, count(*), coalesce(sum(abs(clock_skew_ms) > ?1), 0) FROM devices WHERE station_id IS "
+          "NOT NULL AND revoked_at = '' AND role != 'reviewer' GROUP BY station_id");
+      d.bind(1, int64_t{24} * 3600 * 1000);
+      while (d.step()) device_counts[d.str(0)] = {d.i64(1), d.i64(2)};
+    }
     for (const auto& f : r_.freshness) {
-      int64_t received = 0, devices = 0, skewed = 0, held = 0, conflicts = 0;
+      int64_t received = 0, held = 0, conflicts = 0;
       auto a = db_.prepare("SELECT coalesce(sum(received), 0) FROM station_activity WHERE station_id = ?1 AND day >= ?2");
       a.bind(1, f.station_id).bind(2, week_ago);
       if (a.step()) received = a.i64(0);
       a.release();
-      auto d = db_.prepare(
-          "SELECT count(*), coalesce(sum(abs(clock_skew_ms) > ?2), 0) FROM devices WHERE station_id = ?1 AND "
-          "revoked_at = '' AND role != 'reviewer'");
-      d.bind(1, f.station_id).bind(2, int64_t{24} * 3600 * 1000);
-      if (d.step()) {
-        devices = d.i64(0);
-        skewed = d.i64(1);
-      }
-      d.release();
+      const auto [devices, skewed] = device_counts[f.station_id];
       auto h = db_.prepare(
           "SELECT (SELECT count(*) FROM quarantine WHERE status = 'held' AND station_id = ?1), "
           "(SELECT count(*) FROM conflicts WHERE status = 'open' AND station_id = ?1)");
@@ -201,22 +224,35 @@ class Reporter {
     std::string person;
     std::vector<std::string> records;  // every record of the person
   };
+  // The linked duplicates (kept record: the records linked to it), read once
+  // through the partial index patients_same_as, named: without statistics the
+  // planner scanned the whole table for it (27 ms at 100,000 patients).
+  // (`same_as = ?` alone cannot use that index either: it scanned every patient
+  // for each overdue candidate.)
+  const std::unordered_map<std::string, std::vector<std::string>>& duplicates() {
+    if (!duplicates_) {
+      duplicates_.emplace();
+      auto q = db_.prepare("SELECT same_as, id FROM patients INDEXED BY patients_same_as WHERE same_as != '' ORDER BY same_as, id");
+      while (q.step()) (*duplicates_)[q.str(0)].push_back(q.str(1));
+    }
+    return *duplicates_;
+  }
   PersonLinks person_of(const std::string& id, const std::string& same_as) {
     PersonLinks p{same_as.empty() ? id : same_as, {}};
     p.records.push_back(p.person);
-    auto q = db_.prepare("SELECT id FROM patients WHERE same_as = ?1");
-    q.bind(1, p.person);
-    while (q.step()) p.records.push_back(q.str(0));
+    if (auto it = duplicates().find(p.person); it != duplicates().end()) {
+      p.records.insert(p.records.end(), it->second.begin(), it->second.end());
+    }
     return p;
   }
   bool linked(const std::string& id, const std::string& same_as) {
-    if (!same_as.empty()) return true;
-    auto q = db_.prepare("SELECT 1 FROM patients WHERE same_as = ?1 LIMIT 1");
-    q.bind(1, id);
-    return q.step();
+    return !same_as.empty() || duplicates().count(id) > 0;
   }
 
-  void followup_report() {
+  // `counts_only`: only the table by_station is wanted (the daily report's
+  // overdue column), so the patients' names, villages and categories are not
+  // read: the candidates come from care_contact's covering indexes alone.
+  void followup_report(bool counts_only = false) {
     const int covid_days = o_.settings.covid_overdue_days, other_days = o_.settings.other_overdue_days;
     const std::string cut_covid = cutoff_days(covid_days), cut_other = cutoff_days(other_days);
     const std::string only = only_station();
@@ -233,42 +269,45 @@ class Reporter {
     const std::string cats =
         "(SELECT group_concat(value, ',') FROM (SELECT value FROM patient_sets WHERE patient_id = p.id AND field = "
         "'categories' AND present ORDER BY value))";
-    const std::string covid_sql =
-        "SELECT p.id, p.station_id, p.name, p.village, p.same_as, c.last_contact, " + cats +
-        " FROM patient_sets s JOIN care_contact c ON c.patient_id = s.patient_id JOIN patients p ON p.id = "
-        "s.patient_id WHERE s.field = 'categories' AND s.value = 'covid-home' AND s.present AND c.active AND "
-        "c.last_contact < ?1" + std::string(only.empty() ? "" : " AND p.station_id = ?2");
+    // Both read care_contact's index range (active, last_contact) and its
+    // categories bit mask (covid-home 4; 0: no category, not under home care),
+    // so no patient's categories are read except for the rows listed.
+    const std::string select =
+        counts_only ? "SELECT c.patient_id, c.station_id, '', '', c.same_as, c.last_contact, '' FROM care_contact c "
+                      "WHERE c.active = 1 AND c.last_contact < ?1"
+                    : "SELECT p.id, p.station_id, p.name, p.village, p.same_as, c.last_contact, " + cats +
+                          " FROM care_contact c JOIN patients p ON p.id = c.patient_id WHERE c.active = 1 AND "
+                          "c.last_contact < ?1";
+    const std::string covid_sql = select + " AND (c.categories & " + std::to_string(category_bit("covid-home")) + ") != 0";
     const std::string other_sql =
-        "SELECT p.id, p.station_id, p.name, p.village, p.same_as, c.last_contact, " + cats +
-        " FROM care_contact c JOIN patients p ON p.id = c.patient_id WHERE c.active = 1 AND c.last_contact < ?1" +
-        std::string(only.empty() ? "" : " AND c.station_id = ?2") +
-        " AND EXISTS (SELECT 1 FROM patient_sets s WHERE s.patient_id = p.id AND s.field = 'categories' AND "
-        "s.present) AND NOT EXISTS (SELECT 1 FROM patient_sets s WHERE s.patient_id = p.id AND s.field = "
-        "'categories' AND s.value = 'covid-home' AND s.present)";
+        select + " AND c.categories != 0 AND (c.categories & " + std::to_string(category_bit("covid-home")) + ") = 0";
+    const auto passes = station_passes();
     for (bool covid : {true, false}) {
-      auto q = db_.prepare(covid ? covid_sql : other_sql);
-      q.bind(1, covid ? cut_covid : cut_other);
-      if (!only.empty()) q.bind(2, only);
-      while (q.step()) {
-        Station* st = in_scope(q.str(1));
-        if (!st) continue;
-        Overdue o{st, q.str(0), q.str(2), q.str(3), q.str(6), q.str(5), covid, 0};
-        const std::string same_as = q.str(4);
-        if (linked(o.id, same_as)) {
-          // One person, several records: seen in time on any of them is seen.
-          auto person = person_of(o.id, same_as);
-          if (!persons_seen.insert(person.person).second) continue;
-          std::string latest = o.last_contact;
-          for (const auto& rec : person.records) {
-            auto c = db_.prepare("SELECT last_contact FROM care_contact WHERE patient_id = ?1");
-            c.bind(1, rec);
-            if (c.step() && c.str(0) > latest) latest = c.str(0);
+      for (const auto& pass : passes) {
+        auto q = db_.prepare((covid ? covid_sql : other_sql) + (pass.empty() ? "" : " AND c.station_id = ?2"));
+        q.bind(1, covid ? cut_covid : cut_other);
+        if (!pass.empty()) q.bind(2, pass);
+        while (q.step()) {
+          Station* st = in_scope(q.str(1));
+          if (!st) continue;
+          Overdue o{st, q.str(0), q.str(2), q.str(3), q.str(6), q.str(5), covid, 0};
+          const std::string same_as = q.str(4);
+          if (linked(o.id, same_as)) {
+            // One person, several records: seen in time on any of them is seen.
+            auto person = person_of(o.id, same_as);
+            if (!persons_seen.insert(person.person).second) continue;
+            std::string latest = o.last_contact;
+            for (const auto& rec : person.records) {
+              auto c = db_.prepare("SELECT last_contact FROM care_contact WHERE patient_id = ?1");
+              c.bind(1, rec);
+              if (c.step() && c.str(0) > latest) latest = c.str(0);
+            }
+            if (latest >= (covid ? cut_covid : cut_other)) continue;
+            o.last_contact = latest;
           }
-          if (latest >= (covid ? cut_covid : cut_other)) continue;
-          o.last_contact = latest;
+          o.days = (now_ms_ - ms_from_local_time(o.last_contact, offset_)) / kDayMs;
+          overdue.push_back(std::move(o));
         }
-        o.days = (now_ms_ - ms_from_local_time(o.last_contact, offset_)) / kDayMs;
-        overdue.push_back(std::move(o));
       }
     }
     // Per station (in the order of the stations), worst first: covid-home, then longest without contact.
@@ -576,60 +615,88 @@ class Reporter {
     std::vector<std::array<int64_t, 7>> v(n, {0, 0, 0, 0, 0, 0, 0});
     std::vector<int64_t> overdue(n, 0), under(n, 0), waste(n, 0);
     std::vector<double> waste_kg(n, 0);
-    const std::string person_once = " AND (p.same_as = '' OR NOT EXISTS (SELECT 1 FROM patients k WHERE k.id = p.same_as))";
-    for (auto& st : stations_) {
-      const size_t i = st.index;
-      const std::string& sid = st.f.station_id;
-      // Under home care at the end of the day, a linked duplicate counted once (under the record kept).
-      const std::string under_care =
-          "p.station_id = ?1 AND p.created_at <= ?2 AND (p.status = 'active' OR p.status_changed_at > ?2)" + person_once;
-      {
-        auto q = db_.prepare(
-            "SELECT c.value, count(*) FROM patients p JOIN patient_sets c ON c.patient_id = p.id AND c.field = "
-            "'categories' AND c.present WHERE " + under_care + " GROUP BY c.value");
-        q.bind(1, sid).bind(2, end);
-        while (q.step()) by_cat[i][q.str(0)] = q.i64(1);
+    const std::string only = only_station();
+    // A linked duplicate counts once, under the record kept (if the kept record is here).
+    const std::string person_once =
+        " AND (c.same_as = '' OR NOT EXISTS (SELECT 1 FROM patients k WHERE k.id = c.same_as))";
+    const std::string in_station = only.empty() ? "" : " AND c.station_id = ?9";
+    // The census over the stations in one pass of care_contact's indexes (it
+    // keeps created_at, status, same_as and the categories as a bit mask,
+    // migration 8), rather than every patient and its categories per station.
+    // Under home care at the end of the day: registered by then, still active
+    // or closed after it, with a category.
+    {
+      std::string sql = "SELECT c.station_id, count(*)";
+      for (size_t k = 0; k < kCategories.size(); ++k) {
+        sql += ", coalesce(sum((c.categories & " + std::to_string(category_bit(kCategories[k])) + ") != 0), 0)";
       }
-      {
-        auto q = db_.prepare(
-            "SELECT count(*) FROM patients p WHERE " + under_care +
-            " AND EXISTS (SELECT 1 FROM patient_sets c WHERE c.patient_id = p.id AND c.field = 'categories' AND "
-            "c.present)");
-        q.bind(1, sid).bind(2, end);
-        if (q.step()) v[i][0] = q.i64(0);
-      }
-      {
-        auto q = db_.prepare(
-            "SELECT (SELECT count(*) FROM patients p WHERE p.station_id = ?1 AND p.created_at >= ?2 AND "
-            "p.created_at <= ?3" + person_once + "), "
-            "(SELECT count(*) FROM patients p WHERE p.station_id = ?1 AND p.status != 'active' AND "
-            "p.status_changed_at >= ?2 AND p.status_changed_at <= ?3" + person_once + "), "
-            "(SELECT count(*) FROM visits v WHERE v.station_id = ?1 AND v.at >= ?2 AND v.at <= ?3 AND NOT EXISTS "
-            "(SELECT 1 FROM voids x WHERE x.event_id = v.id)), "
-            "(SELECT count(*) FROM visits v WHERE v.station_id = ?1 AND v.at >= ?2 AND v.at <= ?3 AND v.refer AND "
-            "NOT EXISTS (SELECT 1 FROM voids x WHERE x.event_id = v.id)), "
-            "(SELECT count(DISTINCT coalesce(m.group_id, m.id)) FROM stock_movements m WHERE m.station_id = ?1 AND "
-            "m.kind = 'dispense' AND m.at >= ?2 AND m.at <= ?3 AND NOT EXISTS (SELECT 1 FROM voids x WHERE "
-            "x.event_id = m.id))");
-        q.bind(1, sid).bind(2, from).bind(3, to);
-        if (q.step()) {
-          for (int k = 0; k < 5; ++k) v[i][static_cast<size_t>(k) + 1] = q.i64(k);
+      sql += " FROM care_contact c WHERE c.categories != 0 AND c.created_at <= ?1 AND (c.active = 1 OR "
+             "c.status_changed_at > ?1)" + person_once;
+      for (const auto& pass : station_passes()) {
+        auto q = db_.prepare(sql + (pass.empty() ? "" : " AND c.station_id = ?9") + " GROUP BY c.station_id");
+        q.bind(1, end);
+        if (!pass.empty()) q.bind(9, pass);
+        while (q.step()) {
+          Station* st = in_scope(q.str(0));
+          if (!st) continue;
+          v[st->index][0] = q.i64(1);
+          for (size_t k = 0; k < kCategories.size(); ++k) {
+            by_cat[st->index][kCategories[k]] = q.i64(static_cast<int>(k) + 2);
+          }
         }
       }
-      {
-        auto q = db_.prepare(
-            "SELECT count(*), coalesce(sum(b.weight_kg), 0) FROM waste_state w JOIN waste_batches b ON b.id = "
-            "w.batch_id WHERE w.station_id = ?1 AND w.rank < ?2 AND b.created_at <= ?3");
-        q.bind(1, sid).bind(2, kTreatedRank).bind(3, end);
-        if (q.step()) {
-          waste[i] = q.i64(0);
-          waste_kg[i] = q.dbl(1);
+    }
+    {
+      auto q = db_.prepare("SELECT c.station_id, count(*) FROM care_contact c WHERE c.created_at >= ?1 AND "
+                           "c.created_at <= ?2" + person_once + in_station + " GROUP BY c.station_id");
+      q.bind(1, from).bind(2, to);
+      if (!only.empty()) q.bind(9, only);
+      while (q.step()) {
+        if (Station* st = in_scope(q.str(0))) v[st->index][1] = q.i64(1);
+      }
+    }
+    {
+      auto q = db_.prepare("SELECT c.station_id, count(*) FROM care_contact c WHERE c.active = 0 AND "
+                           "c.status_changed_at >= ?1 AND c.status_changed_at <= ?2" + person_once + in_station +
+                           " GROUP BY c.station_id");
+      q.bind(1, from).bind(2, to);
+      if (!only.empty()) q.bind(9, only);
+      while (q.step()) {
+        if (Station* st = in_scope(q.str(0))) v[st->index][2] = q.i64(1);
+      }
+    }
+    // The day's events, per station through (station_id, at) indexes: a day is small.
+    for (auto& st : stations_) {
+      auto q = db_.prepare(
+          "SELECT (SELECT count(*) FROM visits v WHERE v.station_id = ?1 AND v.at >= ?2 AND v.at <= ?3 AND NOT EXISTS "
+          "(SELECT 1 FROM voids x WHERE x.event_id = v.id)), "
+          "(SELECT count(*) FROM visits v WHERE v.station_id = ?1 AND v.at >= ?2 AND v.at <= ?3 AND v.refer AND "
+          "NOT EXISTS (SELECT 1 FROM voids x WHERE x.event_id = v.id)), "
+          "(SELECT count(DISTINCT coalesce(m.group_id, m.id)) FROM stock_movements m WHERE m.station_id = ?1 AND "
+          "m.kind = 'dispense' AND m.at >= ?2 AND m.at <= ?3 AND NOT EXISTS (SELECT 1 FROM voids x WHERE "
+          "x.event_id = m.id))");
+      q.bind(1, st.f.station_id).bind(2, from).bind(3, to);
+      if (q.step()) {
+        for (int k = 0; k < 3; ++k) v[st.index][static_cast<size_t>(k) + 3] = q.i64(k);
+      }
+    }
+    {
+      auto q = db_.prepare(
+          "SELECT w.station_id, count(*), coalesce(sum(b.weight_kg), 0) FROM waste_state w JOIN waste_batches b ON "
+          "b.id = w.batch_id WHERE w.rank < ?1 AND b.created_at <= ?2" +
+          std::string(only.empty() ? "" : " AND w.station_id = ?9") + " GROUP BY w.station_id");
+      q.bind(1, kTreatedRank).bind(2, end);
+      if (!only.empty()) q.bind(9, only);
+      while (q.step()) {
+        if (Station* st = in_scope(q.str(0))) {
+          waste[st->index] = q.i64(1);
+          waste_kg[st->index] = q.dbl(2);
         }
       }
     }
     if (is_today) {
       // Overdue and stock as they stand now (their history is not kept).
-      followup_report();
+      followup_report(/*counts_only=*/true);
       for (size_t i = 0; i < n; ++i) {
         const auto& row = r_.tables[0].rows[i];
         overdue[i] = std::get<int64_t>(row[2]) + std::get<int64_t>(row[3]);
@@ -708,6 +775,7 @@ class Reporter {
   CentralReport r_;
   std::vector<Station> stations_;
   std::unordered_map<std::string, Station*> by_id_;
+  std::optional<std::unordered_map<std::string, std::vector<std::string>>> duplicates_;
   int64_t now_ms_ = 0;
   int offset_ = kDefaultUtcOffsetMinutes;
   std::string now_, today_;

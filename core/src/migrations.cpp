@@ -200,6 +200,14 @@ ALTER TABLE enrollment_codes ADD COLUMN villages TEXT NOT NULL DEFAULT '[]';
 }
 
 
+// The categories present of patient `id` as care_contact.categories (migration 8, below).
+std::string category_mask(const std::string& id) {
+  return "(SELECT coalesce(sum(CASE s.value WHEN 'elderly' THEN 1 WHEN 'chronic' THEN 2 WHEN 'covid-home' THEN 4 "
+         "WHEN 'vulnerable' THEN 8 WHEN 'other' THEN 16 ELSE 0 END), 0) | (CASE WHEN count(*) > count(CASE WHEN "
+         "s.value IN ('elderly', 'chronic', 'covid-home', 'vulnerable', 'other') THEN 1 END) THEN 32 ELSE 0 END) "
+         "FROM patient_sets s WHERE s.patient_id = " + id + " AND s.field = 'categories' AND s.present)";
+}
+
 // 8: what the centre's reconciliation reads (docs/reports.md). Patients get a
 // folded name (duplicate candidates: same folded name and birth date) and
 // `same_as`, a synced field linking a duplicate record to the one kept. The
@@ -207,8 +215,12 @@ ALTER TABLE enrollment_codes ADD COLUMN villages TEXT NOT NULL DEFAULT '[]';
 // transaction as the event, so reports over a province read an index rather
 // than aggregate every visit and movement (DESIGN: derived values are never
 // merged; these are recomputed from each node's own rows, like an index):
-//   care_contact    a patient's last non-voided visit (or registration), and
-//                   whether the patient is active;
+//   care_contact    a patient's last non-voided visit (or registration),
+//                   whether the patient is active, and what the daily census
+//                   counts without reading the patient: created_at,
+//                   status_changed_at, same_as, and the categories present as
+//                   a bit mask (elderly 1, chronic 2, covid-home 4,
+//                   vulnerable 8, other 16, any other value 32);
 //   refill_due      per patient and item, the latest non-voided dispense with
 //                   days of supply and the date the medicine runs out;
 //   stock_balance   on hand per station, item and lot;
@@ -232,8 +244,22 @@ CREATE INDEX quarantine_status ON quarantine(status, station_id);
 -- (as the station's own daily report counts it).
 CREATE TABLE care_contact (
   patient_id TEXT PRIMARY KEY, station_id TEXT NOT NULL, active INTEGER NOT NULL,
-  last_contact TEXT NOT NULL, visited INTEGER NOT NULL DEFAULT 0) STRICT, WITHOUT ROWID;
-CREATE INDEX care_contact_due ON care_contact(active, last_contact);
+  last_contact TEXT NOT NULL, visited INTEGER NOT NULL DEFAULT 0,
+  created_at TEXT NOT NULL, status_changed_at TEXT NOT NULL, same_as TEXT NOT NULL,
+  categories INTEGER NOT NULL) STRICT, WITHOUT ROWID;
+-- Covering for the follow-up's candidates (patient_id is the key).
+CREATE INDEX care_contact_due ON care_contact(active, last_contact, categories, station_id, same_as);
+-- The daily census per station (under care at the end of a day, by category;
+-- registered and closed that day), read from these indexes alone.
+CREATE INDEX care_contact_census ON care_contact(station_id, created_at, active, status_changed_at, categories, same_as)
+  WHERE categories != 0;
+CREATE INDEX care_contact_created ON care_contact(created_at, station_id, same_as);
+CREATE INDEX care_contact_closed ON care_contact(active, status_changed_at, station_id, same_as) WHERE active = 0;
+-- Covid-home patients under care by last contact: a few in a hundred, whose
+-- limit (1 day) would otherwise take most of care_contact_due's range.
+CREATE INDEX care_contact_covid ON care_contact(active, last_contact, station_id, same_as) WHERE (categories & 4) != 0;
+-- Follow-up of one station (its overdue range without reading the others).
+CREATE INDEX care_contact_station_due ON care_contact(station_id, active, last_contact, categories, same_as);
 CREATE TABLE refill_due (
   patient_id TEXT NOT NULL, item_id TEXT NOT NULL, station_id TEXT NOT NULL, active INTEGER NOT NULL,
   last_dispensed_at TEXT NOT NULL, days_supply INTEGER NOT NULL, due TEXT NOT NULL,
@@ -254,13 +280,28 @@ CREATE TABLE station_activity (
   PRIMARY KEY (station_id, day)) STRICT, WITHOUT ROWID;
 
 CREATE TRIGGER care_contact_patient AFTER INSERT ON patients BEGIN
-  INSERT INTO care_contact(patient_id, station_id, active, last_contact)
-  VALUES (new.id, new.station_id, new.status = 'active', new.created_at)
+  INSERT INTO care_contact(patient_id, station_id, active, last_contact, created_at, status_changed_at, same_as,
+                           categories)
+  VALUES (new.id, new.station_id, new.status = 'active', new.created_at, new.created_at, new.status_changed_at,
+          new.same_as, )sql" + category_mask("new.id") + R"sql()
   ON CONFLICT(patient_id) DO NOTHING;
 END;
 CREATE TRIGGER care_contact_status AFTER UPDATE OF status ON patients BEGIN
   UPDATE care_contact SET active = (new.status = 'active') WHERE patient_id = new.id;
   UPDATE refill_due SET active = (new.status = 'active') WHERE patient_id = new.id;
+END;
+CREATE TRIGGER care_contact_fields AFTER UPDATE OF created_at, status_changed_at, same_as ON patients BEGIN
+  UPDATE care_contact SET created_at = new.created_at, status_changed_at = new.status_changed_at, same_as = new.same_as
+  WHERE patient_id = new.id;
+END;
+CREATE TRIGGER care_contact_category AFTER INSERT ON patient_sets WHEN new.field = 'categories' BEGIN
+  UPDATE care_contact SET categories = )sql" + category_mask("new.patient_id") + R"sql(
+  WHERE patient_id = new.patient_id;
+END;
+CREATE TRIGGER care_contact_category_present AFTER UPDATE OF present ON patient_sets WHEN new.field = 'categories'
+BEGIN
+  UPDATE care_contact SET categories = )sql" + category_mask("new.patient_id") + R"sql(
+  WHERE patient_id = new.patient_id;
 END;
 CREATE TRIGGER care_contact_visit AFTER INSERT ON visits BEGIN
   UPDATE care_contact SET last_contact = new.at, visited = 1
@@ -346,12 +387,14 @@ END;
         .run();
   }
   db.exec(R"sql(
-INSERT INTO care_contact(patient_id, station_id, active, last_contact, visited)
+INSERT INTO care_contact(patient_id, station_id, active, last_contact, visited, created_at, status_changed_at,
+                         same_as, categories)
 SELECT p.id, p.station_id, p.status = 'active',
        coalesce((SELECT max(v.at) FROM visits v WHERE v.patient_id = p.id
                    AND NOT EXISTS (SELECT 1 FROM voids x WHERE x.event_id = v.id)), p.created_at),
        EXISTS (SELECT 1 FROM visits v WHERE v.patient_id = p.id
-                   AND NOT EXISTS (SELECT 1 FROM voids x WHERE x.event_id = v.id))
+                   AND NOT EXISTS (SELECT 1 FROM voids x WHERE x.event_id = v.id)),
+       p.created_at, p.status_changed_at, p.same_as, )sql" + category_mask("p.id") + R"sql(
 FROM patients p;
 INSERT INTO refill_due(patient_id, item_id, station_id, active, last_dispensed_at, days_supply, due)
 SELECT patient_id, item_id, station_id, active, at, days_supply, due FROM (

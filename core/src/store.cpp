@@ -206,6 +206,7 @@ Result<std::unique_ptr<Store>> Store::open(const std::string& path, StoreOptions
     db.exec("PRAGMA synchronous = FULL");
     db.exec("PRAGMA foreign_keys = ON");
     db.exec("PRAGMA trusted_schema = OFF");
+    if (impl->options.cache_mib > 0) db.exec("PRAGMA cache_size = -" + std::to_string(int64_t{impl->options.cache_mib} * 1024));
     int before = 0;
     {
       auto s = db.prepare("PRAGMA user_version");

@@ -62,6 +62,10 @@ void setup_serve(CLI::App& app, Context& ctx) {
   insecure->excludes(cert)->excludes(key)->excludes(self);
   cmd->add_option("--threads", o->params.threads, "Worker threads (default: the number of CPUs, at least 8)")
       ->check(CLI::Range(1u, 1024u));
+  cmd->add_option("--cache-mib", o->params.cache_mib,
+                  "SQLite page cache of each database connection, in MiB (default " +
+                      std::to_string(sync::kDefaultServerCacheMib) + "; one connection per busy worker)")
+      ->check(CLI::Range(1, 4096));
   cmd->add_option("--name", o->name, "Name of the centre, when the central file is new (default: centre)");
   cmd->footer(
       "On start it prints the certificate's fingerprint (stations pin it) and the address:\n"

@@ -107,6 +107,7 @@ Result<std::unique_ptr<HttpsServer>> HttpsServer::create(const ServerConfig& con
 
   ServiceOptions options;
   options.db_path = config.db_path;
+  options.store_options.cache_mib = config.cache_mib;
   options.on_request = [logger = &log](const RequestLog& r) {
     t_request.logged = true;
     logger->request(r);

@@ -87,6 +87,7 @@ Result<ServeSetup> serve_setup(const ServeParams& o, bool* usage) {
   s.config.db_path = o.db_path;
   s.config.listen = *listen;
   s.config.threads = o.threads ? o.threads : default_threads();
+  s.config.cache_mib = o.cache_mib;
   if (o.insecure_http) {
     if (!is_loopback_host(listen->host)) {
       return Error{ErrorCode::kInvalid, "serve", "--insecure-http",

@@ -32,6 +32,10 @@ struct StoreOptions {
   Clock* clock = nullptr;      // default: the system clock
   IdSource* ids = nullptr;     // default: random ids
   int busy_timeout_ms = 5000;
+  // SQLite's page cache for this connection, in MiB (0: SQLite's default,
+  // about 2 MiB). A centre's reports read far more than that; a bigger cache
+  // saves re-reading pages from the operating system on every report.
+  int cache_mib = 0;
   // Test hook for atomicity: called inside every write transaction after the
   // records are written and before the change-log row is appended; an Error
   // returned aborts the action (the transaction rolls back).

@@ -30,6 +30,11 @@ class SyncService;
 
 namespace tramsync::sync {
 
+// The page cache of each of the server's database connections, in MiB: the
+// reports at the centre read the derived tables' indexes, and re-reading
+// their pages from the OS costs more than the query (bench/README.md).
+inline constexpr int kDefaultServerCacheMib = 64;
+
 struct ServerConfig {
   std::string db_path;
   ListenAddress listen;
@@ -41,6 +46,7 @@ struct ServerConfig {
   int write_timeout_s = 30;
   int keep_alive_timeout_s = 5;  // an idle kept-alive connection holds a worker this long
   std::size_t keep_alive_max_count = 100;
+  int cache_mib = kDefaultServerCacheMib;  // SQLite page cache per pooled connection (StoreOptions::cache_mib)
 };
 
 class HttpsServer {

@@ -20,6 +20,7 @@ struct ServeParams {
   std::string self_signed_dir;       // a self-signed certificate made (once) in this directory, or
   bool insecure_http = false;        // plain HTTP, on loopback only
   unsigned threads = 0;              // 0: default_threads()
+  int cache_mib = kDefaultServerCacheMib;  // SQLite page cache per connection
 };
 
 struct ServeSetup {
