@@ -34,7 +34,7 @@ TEST_CASE("concurrent edits: the greater (hlc, origin) wins on every node and th
   CHECK(decide_field(y, v1, "\"y\"", x, v1, "\"x\"").outcome == Outcome::kKeep);
 }
 
-TEST_CASE("an older write the stored one had seen is no conflict; the same write twice is recognised", "[merge]") {
+TEST_CASE("an older write the stored one had seen is no conflict, the same write twice is recognised", "[merge]") {
   auto d = decide_field(v2, v1, "\"new\"", v1, std::nullopt, "\"old\"");
   CHECK(d.outcome == Outcome::kKeep);
   CHECK_FALSE(d.conflict);

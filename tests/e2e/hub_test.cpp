@@ -191,7 +191,7 @@ TEST_CASE("mobile device, station hub and centre: offline work everywhere, synce
   }
 }
 
-TEST_CASE("a device narrowed to one village never receives another's patients; widening brings them, narrowing "
+TEST_CASE("a device narrowed to one village never receives another's patients, widening brings them, narrowing "
           "stops them",
           "[e2e][hub][scope]") {
   TempDir dir;

@@ -102,7 +102,7 @@ TEST_CASE("serve prints its certificate's fingerprint and keeps the certificate 
   CHECK(again->port > 0);
 }
 
-TEST_CASE("serve prints the fingerprint line, then the listening line; a bad command line is a usage error",
+TEST_CASE("serve prints the fingerprint line, then the listening line, a bad command line is a usage error",
           "[e2e][server][tls]") {
   Centre c;
   {
@@ -275,7 +275,7 @@ TEST_CASE("station add prints a one-time code: it enrolls one device, a second u
   CHECK_THAT(body_json(second).at("error").get<std::string>(), Catch::Contains("already used"));
 }
 
-TEST_CASE("device add makes codes for more devices; a reviewer needs no station; device list shows them",
+TEST_CASE("device add makes codes for more devices, a reviewer needs no station, device list shows them",
           "[e2e][server][devices]") {
   Centre c;
   const std::string station_code = c.add_station("TYT-SINHO");

@@ -20,7 +20,7 @@ TEST_CASE("only addresses this machine alone can reach are loopback", "[sync][ad
   }
 }
 
-TEST_CASE("host and port split as typed; an IPv6 literal needs brackets", "[sync][address]") {
+TEST_CASE("host and port split as typed, an IPv6 literal needs brackets", "[sync][address]") {
   auto v6 = split_host_port("[::1]:8443");
   REQUIRE(v6.ok());
   CHECK(v6->host == "::1");

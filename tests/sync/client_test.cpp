@@ -255,7 +255,7 @@ TEST_CASE("a revoked device is told so and sends nothing", "[sync][client]") {
   CHECK(count(centre.path, "SELECT count(*) FROM patients") == 0);
 }
 
-TEST_CASE("another station's record is quarantined at the centre and reported back; other stations' records "
+TEST_CASE("another station's record is quarantined at the centre and reported back, other stations' records "
           "are never sent",
           "[sync][client][scope]") {
   TempDir dir;
@@ -304,7 +304,7 @@ TEST_CASE("another station's record is quarantined at the centre and reported ba
   CHECK_FALSE(a.store->get_patient(own).ok());
 }
 
-TEST_CASE("concurrent edits on two devices converge on one winner, the loser kept as a conflict; two "
+TEST_CASE("concurrent edits on two devices converge on one winner, the loser kept as a conflict, two "
           "dispensings from one lot both count",
           "[sync][client][merge]") {
   TempDir dir;
@@ -421,7 +421,7 @@ TEST_CASE("a device cannot write under another device's name, nor with a clock y
         now_ms() + kHourMs);
 }
 
-TEST_CASE("a revoked device found again enrolls with a new code; another file cannot take its place",
+TEST_CASE("a revoked device found again enrolls with a new code, another file cannot take its place",
           "[sync][client][enroll]") {
   TempDir dir;
   Centre centre(dir);
@@ -519,7 +519,7 @@ TEST_CASE("a device whose own clock is far behind still takes the centre's chang
   CHECK(r.clock_warning);
 }
 
-TEST_CASE("a station cannot write another station's record under its own station id; a mobile device relays for "
+TEST_CASE("a station cannot write another station's record under its own station id, a mobile device relays for "
           "nobody",
           "[sync][client][scope]") {
   TempDir dir;

@@ -43,7 +43,7 @@ TEST_CASE("a batch decodes to the changes that were encoded, unknown payload fie
   CHECK(json::parse(wire::encode_batch(in)).at("protocol") == tramsync::protocol::kVersion);
 }
 
-TEST_CASE("an HLC up to 2^63 - 1 survives the round trip; 2^63 and above is refused", "[sync][wire]") {
+TEST_CASE("an HLC up to 2^63 - 1 survives the round trip, 2^63 and above is refused", "[sync][wire]") {
   // The change log stores an hlc in SQLite's signed 64-bit integer.
   Change c = sample(1);
   c.hlc = 0x7FFF'FFFF'FFFF'0001ULL;
