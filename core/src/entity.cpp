@@ -27,7 +27,8 @@ uint64_t record_entity_insert(Action& a, const char* kind, const std::string& id
 }
 
 uint64_t record_entity_update(Action& a, const char* table, const char* kind, const std::string& id,
-                              const std::string& station_id, const json& fields, const json& sets) {
+                              const std::string& station_id, const json& fields, const json& sets,
+                              const json& more) {
   StoreImpl& s = a.store();
   json versions = s.versions(table, id);
   json now = StoreImpl::version_of(a.peek_hlc(), s.device_id());
@@ -46,7 +47,11 @@ uint64_t record_entity_update(Action& a, const char* table, const char* kind, co
     }
   }
   s.set_versions(a, table, id, versions);
-  return a.append_change(kind, id, station_id, upsert_payload(fields, base, sets));
+  json payload = upsert_payload(fields, base, sets);
+  if (more.is_object()) {
+    for (auto it = more.begin(); it != more.end(); ++it) payload[it.key()] = it.value();
+  }
+  return a.append_change(kind, id, station_id, payload);
 }
 
 uint64_t record_event(Action& a, const char* kind, const std::string& id, const std::string& station_id,

@@ -27,8 +27,10 @@ uint64_t record_entity_insert(Action& a, const char* kind, const std::string& id
 // change's (hlc, origin), and one change is appended carrying the fields, the
 // versions they replaced and, when given, set additions/removals. A row with no
 // versions yet (inserted by an upsert) is treated as new.
+// `more`: further payload keys written as given (a resolution's "resolves").
 uint64_t record_entity_update(Action& a, const char* table, const char* kind, const std::string& id,
-                              const std::string& station_id, const json& fields, const json& sets = nullptr);
+                              const std::string& station_id, const json& fields, const json& sets = nullptr,
+                              const json& more = nullptr);
 
 // The version of `field` in a row's `_v` (null when it has none).
 json field_version(const json& versions, const std::string& field);

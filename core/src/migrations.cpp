@@ -423,6 +423,14 @@ FROM waste_batches b;
 )sql");
 }
 
+// 9: a duplicate's link names the station of the record kept
+// (`same_as_station`, its code): a station holds only its own records, so it
+// could not otherwise say where the person's other record is. Synced with
+// `same_as`, in the same change.
+void v9_same_as_station(db::WriteTxn& txn) {
+  txn.db().exec("ALTER TABLE patients ADD COLUMN same_as_station TEXT NOT NULL DEFAULT ''");
+}
+
 }  // namespace
 
 const std::vector<Migration>& all() {
@@ -435,6 +443,7 @@ const std::vector<Migration>& all() {
       {6, "changes refused by a peer", v6_peer_refusals},
       {7, "device registrations as synced records; village scopes", v7_device_records},
       {8, "reconciliation at the centre: derived tables, duplicate links", v8_reconciliation},
+      {9, "the station of a duplicate's kept record", v9_same_as_station},
   };
   return kAll;
 }

@@ -15,7 +15,8 @@ const char* const kPatientColumns =
     "(SELECT coalesce(json_group_array(value), '[]') FROM (SELECT value FROM patient_sets "
     " WHERE patient_id = p.id AND field = 'categories' AND present ORDER BY value)), "
     "(SELECT coalesce(json_group_array(value), '[]') FROM (SELECT value FROM patient_sets "
-    " WHERE patient_id = p.id AND field = 'conditions' AND present ORDER BY value))";
+    " WHERE patient_id = p.id AND field = 'conditions' AND present ORDER BY value)), "
+    "p.same_as, p.same_as_station";
 
 Patient read_patient_row(db::Stmt& s) {
   Patient p;
@@ -33,6 +34,8 @@ Patient read_patient_row(db::Stmt& s) {
   p.created_at = s.str(11);
   p.categories = json::parse(s.str(12)).get<std::vector<std::string>>();
   p.conditions = json::parse(s.str(13)).get<std::vector<std::string>>();
+  p.same_as = s.str(14);
+  p.same_as_station = s.str(15);
   return p;
 }
 
@@ -458,7 +461,7 @@ std::vector<PatientRow> Store::list_patients(const PatientQuery& q, const Report
   while (s.step()) {
     PatientRow row;
     row.patient = read_patient_row(s);
-    row.last_visit = s.str(14);
+    row.last_visit = s.str(16);  // after kPatientColumns
     const std::string& since = row.last_visit.empty() ? row.patient.created_at : row.last_visit;
     int64_t elapsed = now_ms - ms_from_local_time(since, 0);
     row.days_since_contact = elapsed / 86'400'000;

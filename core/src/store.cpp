@@ -154,6 +154,7 @@ Result<std::string> StoreImpl::resolve(const std::string& record_kind, const std
       {"waste_batch", {"waste_batches"}},
       {"item", {"items"}},
       {"event", {"visits", "stock_movements", "waste_stages", "voids"}},
+      {"conflict", {"conflicts"}},
   };
   auto it = std::find_if(kTables.begin(), kTables.end(), [&](const auto& p) { return p.first == record_kind; });
   if (it == kTables.end()) throw std::logic_error("resolve: unknown record kind " + record_kind);

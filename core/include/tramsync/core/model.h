@@ -97,6 +97,10 @@ struct Patient {
   std::string status_changed_at;
   std::string created_at;      // station-local time of registration
   std::vector<std::string> categories, conditions;
+  // Set by the centre's `duplicates merge`: this record is the same person as
+  // patient `same_as` (the record kept), of station `same_as_station` (its
+  // code). Empty: not linked. Both records and their histories are kept.
+  std::string same_as, same_as_station;
 };
 
 struct ItemInput {

@@ -110,17 +110,25 @@ struct PeerRefusal {
   std::string kind, record_id, reason, reported_at;
 };
 
+// A change held back in quarantine, and what was decided about it.
+//   status: held; applied (it arrived again and was taken); released (the
+//   centre applied it: Store::release_quarantined); dropped (with a reason).
 struct QuarantinedChange {
   int64_t id = 0;
   std::string received_at, from_peer, origin, station_id, kind, record_id, payload, reason, status;
   int64_t origin_seq = 0;
   uint64_t hlc = 0;
+  std::string decided_at, decision;  // empty while held
 };
 
+// Concurrent edits of one field: the value that won everywhere and the one
+// that lost, kept for review. status: open, or resolved (resolution says how,
+// by whom and why; docs/protocol.md §6 "Resolutions"). Values are JSON text.
 struct ConflictRow {
   std::string id, kind, record_id, station_id, field, winner_value, loser_value, winner_origin, loser_origin,
       detected_at, status;
   uint64_t winner_hlc = 0, loser_hlc = 0;
+  std::string resolution;
 };
 
 // --- a server's registry (the centre, later a station hub) ----------------------

@@ -22,6 +22,7 @@
 #include "tramsync/core/model.h"
 #include "tramsync/core/replica.h"
 #include "tramsync/core/report.h"
+#include "tramsync/core/review.h"
 #include "tramsync/core/status.h"
 
 namespace tramsync {
@@ -82,7 +83,7 @@ class Store {
                                const std::string& device_name);
 
   // Resolves a full id or an unambiguous prefix (at least 4 characters) of a record
-  // of `record_kind` ("patient", "household", "waste_batch", "event").
+  // of `record_kind` ("patient", "household", "waste_batch", "event", "conflict").
   Result<std::string> resolve_id(const std::string& record_kind, const std::string& id_or_prefix);
 
   // --- people ----------------------------------------------------------------
@@ -186,6 +187,47 @@ class Store {
   int64_t last_seq();
   std::vector<QuarantinedChange> quarantined(bool held_only = true);
   std::vector<ConflictRow> conflicts(bool open_only = true);
+
+  // --- the reviewer's decisions (core/review.h) --------------------------------------
+  // Settles a conflict (its id or a prefix of 4+ characters) at the centre: one
+  // upsert of that field of that record, based on the field's stored version,
+  // under the centre's origin, with the record's station; `keep` is "winner"
+  // (the value stored now, written again), "loser" (the conflict's losing
+  // value), or another value parsed by the field's type. Its payload lists the
+  // versions of the field the reviewer saw (every open conflict on that record
+  // and field, and the stored version) so every node closes its own conflicts
+  // over them, in whatever order the edits reached it. Closes them here in the
+  // same transaction. Only on a central file; an already resolved conflict is
+  // refused.
+  Result<ConflictDecision> resolve_conflict(const std::string& id_or_prefix, const std::string& keep,
+                                            const std::string& note = "");
+  // Applies a held change with this node's authority: no scope, origin or
+  // clock check, but the record's own rules (types, references, a record
+  // staying in its station) still apply. In one transaction the change is
+  // applied, appended to the log with its origin, origin_seq and hlc (so it
+  // reaches the nodes that should have it, not its origin), and the entry
+  // marked released with the decision. If it still cannot be applied, nothing
+  // changes and the error says why.
+  Result<QuarantineDecision> release_quarantined(int64_t id, const std::string& note = "");
+  // Marks a held change dropped, with a reason (required); the change stays
+  // in the quarantine table.
+  Result<QuarantineDecision> drop_quarantined(int64_t id, const std::string& reason);
+  // Patient records that may be one person: the same non-empty national id, or
+  // the same folded name and birth and a close village (kMaxVillageDistance).
+  // Found through the indexes (groups of name_fold+birth and of national_id),
+  // never by comparing all pairs. Pairs already linked are left out.
+  Result<std::vector<DuplicatePair>> duplicate_candidates(const DuplicateQuery& q = {});
+  // Links `other` to `keep` (ids or prefixes): other.same_as = keep as a
+  // patient change made here, synced to other's station; records linked to
+  // `other` are re-pointed at `keep`. Both records and their histories stay.
+  // Refuses one record twice, unknown ids, a `keep` that is itself linked
+  // (naming the record it is linked to), an `other` already linked, and a
+  // file that is not a centre's.
+  Result<PatientMerge> merge_patients(const std::string& keep, const std::string& other);
+  // Undoes a wrong link: `other` (linked by merge_patients) is its own person
+  // again, as a patient change synced to its station. Refuses a record that is
+  // not linked. The returned merge names the record it was linked to as keep_id.
+  Result<PatientMerge> unlink_patient(const std::string& other);
 
   // --- a server's registry ---------------------------------------------------------
   // Makes this file a central node's: it has a node id (its origin for changes
