@@ -13,6 +13,7 @@
 
 #include "tramsync/core/status.h"
 #include "tramsync/core/store.h"
+#include "tramsync/sync/device_admin.h"
 
 namespace tramsync::server {
 
@@ -48,6 +49,9 @@ struct Context {
   int fail(const std::string& message);
   // Prints one JSON document on stdout (indented unless one_line_json) and flushes.
   void print_json(const json& j);
+  // Prints what an admin helper of tramsync_sync produced (sync/device_admin.h):
+  // its JSON with --json, else its text; an error as fail() does.
+  int show(const Result<sync::Shown>& r);
 };
 
 // Sets `ctx.run` when the subcommand is chosen.
@@ -61,5 +65,9 @@ void setup_station(CLI::App& app, Context& ctx);
 void setup_report(CLI::App& app, Context& ctx);
 void setup_device(CLI::App& app, Context& ctx);
 void setup_item(CLI::App& app, Context& ctx);
+// The reviewer's decisions (core/review.h): commands/review.cpp, commands/duplicates.cpp.
+void setup_conflicts(CLI::App& app, Context& ctx);
+void setup_quarantine(CLI::App& app, Context& ctx);
+void setup_duplicates(CLI::App& app, Context& ctx);
 
 }  // namespace tramsync::server

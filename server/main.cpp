@@ -54,6 +54,16 @@ std::unique_ptr<Store> Context::open(bool create, const std::string& central_nam
   return store;
 }
 
+int Context::show(const Result<sync::Shown>& r) {
+  if (!r) return fail(r.error());
+  if (as_json) {
+    print_json(r->json);
+  } else {
+    std::cout << r->text;
+  }
+  return kExitOk;
+}
+
 int Context::fail(const Error& e) {
   if (as_json) {
     print_json({{"error", e.message()}, {"field", e.field}, {"rule", e.rule}, {"value", e.value}});
@@ -106,6 +116,9 @@ int main(int argc, char** argv) {
   setup_device(app, ctx);
   setup_item(app, ctx);
   setup_report(app, ctx);
+  setup_conflicts(app, ctx);
+  setup_quarantine(app, ctx);
+  setup_duplicates(app, ctx);
 
   try {
     app.parse(argc, argv);

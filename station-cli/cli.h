@@ -11,6 +11,7 @@
 
 #include "tramsync/core/status.h"
 #include "tramsync/core/store.h"
+#include "tramsync/sync/device_admin.h"
 
 namespace tramsync::cli {
 
@@ -37,6 +38,9 @@ struct Context {
   int fail(const std::string& message);
   // Prints a JSON value (always pretty-printed, one document).
   void print_json(const json& j);
+  // Prints what an admin helper of tramsync_sync produced (sync/device_admin.h):
+  // its JSON with --json, else its text; an error as fail() does.
+  int show(const Result<sync::Shown>& r);
 };
 
 // Option checks whose refusal is one short line naming the value, unlike
@@ -72,6 +76,7 @@ void setup_stock(CLI::App& app, Context& ctx);
 void setup_waste(CLI::App& app, Context& ctx);
 void setup_report(CLI::App& app, Context& ctx);
 void setup_changes(CLI::App& app, Context& ctx);
+void setup_conflicts(CLI::App& app, Context& ctx);  // read-only: the centre resolves
 void setup_sync(CLI::App& app, Context& ctx);  // enroll, sync
 void setup_hub(CLI::App& app, Context& ctx);   // serve, device, server
 

@@ -26,6 +26,16 @@ std::unique_ptr<Store> Context::open(bool create) {
   return std::move(store.value());
 }
 
+int Context::show(const Result<sync::Shown>& r) {
+  if (!r) return fail(r.error());
+  if (as_json) {
+    print_json(r->json);
+  } else {
+    std::cout << r->text;
+  }
+  return kExitOk;
+}
+
 int Context::fail(const Error& e) {
   if (as_json) {
     print_json({{"error", e.message()}, {"field", e.field}, {"rule", e.rule}, {"value", e.value}});
@@ -84,6 +94,7 @@ int main(int argc, char** argv) {
   setup_waste(app, ctx);
   setup_report(app, ctx);
   setup_changes(app, ctx);
+  setup_conflicts(app, ctx);
   setup_sync(app, ctx);
   setup_hub(app, ctx);
 

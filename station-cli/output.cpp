@@ -42,7 +42,10 @@ json to_json(const Patient& p) {
           {"national_id", p.national_id},
           {"status", p.status},
           {"status_changed_at", str_or_null(p.status_changed_at)},
-          {"created_at", p.created_at}};
+          {"created_at", p.created_at},
+          // Linked by the centre's `duplicates merge`: the same person as that record.
+          {"same_as", str_or_null(p.same_as)},
+          {"same_as_station", str_or_null(p.same_as_station)}};
 }
 
 json to_json(const PatientRow& r) {

@@ -8,17 +8,6 @@ namespace tramsync::server {
 
 namespace {
 
-// Prints what a device command shows: its JSON with --json, else its text.
-int show(Context& c, const Result<sync::Shown>& r) {
-  if (!r) return c.fail(r.error());
-  if (c.as_json) {
-    c.print_json(r->json);
-  } else {
-    std::cout << r->text;
-  }
-  return kExitOk;
-}
-
 int run_device_add(Context& c, const sync::DeviceAddParams& o) {
   if (o.role != kRoleReviewer && o.station.empty()) {
     c.fail("device add: --station is required for a " + o.role + " device (only --role reviewer has no station)");
@@ -26,7 +15,7 @@ int run_device_add(Context& c, const sync::DeviceAddParams& o) {
   }
   auto store = c.open(/*create=*/false);
   if (!store) return kExitFailed;
-  return show(c, sync::device_add(*store, o));
+  return c.show(sync::device_add(*store, o));
 }
 
 struct DeviceListOptions {
@@ -71,7 +60,7 @@ void setup_device(CLI::App& app, Context& ctx) {
   on_run(list, ctx, [lo](Context& c) {
     auto store = c.open(/*create=*/false);
     if (!store) return kExitFailed;
-    return show(c, sync::device_list(*store, lo->station, lo->all, "tramsync-server"));
+    return c.show(sync::device_list(*store, lo->station, lo->all, "tramsync-server"));
   });
 
   auto id = std::make_shared<std::string>();
@@ -82,7 +71,7 @@ void setup_device(CLI::App& app, Context& ctx) {
   on_run(revoke, ctx, [id](Context& c) {
     auto store = c.open(/*create=*/false);
     if (!store) return kExitFailed;
-    return show(c, sync::device_revoke(*store, *id));
+    return c.show(sync::device_revoke(*store, *id));
   });
 
   struct ScopeOptions {
@@ -105,7 +94,7 @@ void setup_device(CLI::App& app, Context& ctx) {
     }
     auto store = c.open(/*create=*/false);
     if (!store) return kExitFailed;
-    return show(c, sync::device_scope(*store, so->id, so->villages));
+    return c.show(sync::device_scope(*store, so->id, so->villages));
   });
 }
 

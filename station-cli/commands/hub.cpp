@@ -13,16 +13,6 @@ namespace tramsync::cli {
 
 namespace {
 
-int show(Context& c, const Result<sync::Shown>& r) {
-  if (!r) return c.fail(r.error());
-  if (c.as_json) {
-    c.print_json(r->json);
-  } else {
-    std::cout << r->text;
-  }
-  return kExitOk;
-}
-
 // A station's own file: the hub serves and registers devices of its station.
 std::unique_ptr<Store> open_station(Context& c, const char* what, Identity* id_out) {
   auto store = c.open();
@@ -130,7 +120,7 @@ void setup_hub(CLI::App& app, Context& ctx) {
       if (!store) return kExitFailed;
       sync::DeviceAddParams p = *o;
       p.station = id.station_code;
-      return show(c, sync::device_add(*store, p));
+      return c.show(sync::device_add(*store, p));
     });
 
     auto all = std::make_shared<bool>(false);
@@ -139,7 +129,7 @@ void setup_hub(CLI::App& app, Context& ctx) {
     on_run(list, ctx, [all](Context& c) {
       auto store = c.open();
       if (!store) return kExitFailed;
-      return show(c, sync::device_list(*store, "", *all, "station-cli"));
+      return c.show(sync::device_list(*store, "", *all, "station-cli"));
     });
 
     auto id = std::make_shared<std::string>();
@@ -149,7 +139,7 @@ void setup_hub(CLI::App& app, Context& ctx) {
     on_run(revoke, ctx, [id](Context& c) {
       auto store = c.open();
       if (!store) return kExitFailed;
-      return show(c, sync::device_revoke(*store, *id));
+      return c.show(sync::device_revoke(*store, *id));
     });
 
     auto so = std::make_shared<ScopeOptions>();
@@ -169,7 +159,7 @@ void setup_hub(CLI::App& app, Context& ctx) {
       }
       auto store = c.open();
       if (!store) return kExitFailed;
-      return show(c, sync::device_scope(*store, so->id, so->villages));
+      return c.show(sync::device_scope(*store, so->id, so->villages));
     });
   }
   {

@@ -108,6 +108,10 @@ int run_show(Context& c, const std::string& id) {
             << "Conditions:  " << (p->conditions.empty() ? "-" : join(p->conditions, ", ")) << '\n'
             << "Phone:       " << (p->phone.empty() ? "-" : p->phone) << '\n'
             << "National id: " << (p->national_id.empty() ? "-" : p->national_id) << '\n'
+            << (p->same_as.empty() ? ""
+                                   : "Same person: patient " + p->same_as +
+                                         (p->same_as_station.empty() ? "" : " of station " + p->same_as_station) +
+                                         " (linked at the centre; both histories are kept)\n")
             << "Status:      " << p->status
             << (p->status_changed_at.empty() ? "" : " since " + p->status_changed_at.substr(0, 16)) << '\n'
             << "Registered:  " << p->created_at.substr(0, 16) << "\n\n";

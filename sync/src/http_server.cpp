@@ -79,6 +79,11 @@ void SyncService::mount(httplib::Server& server) {
   // Reviewers' read-only reports (and a clear 405 for other methods).
   server.Get(R"(/v1/reports/([A-Za-z0-9_-]{1,40}))", without_body);
   server.Post(R"(/v1/reports/([A-Za-z0-9_-]{1,40}))", with_body);
+  // Reviewers' conflicts and quarantine; resolving a conflict is their one write.
+  for (const char* path : {"/v1/conflicts", "/v1/quarantine", R"(/v1/conflicts/([A-Za-z0-9-]{1,64})/resolve)"}) {
+    server.Get(path, without_body);
+    server.Post(path, with_body);
+  }
 }
 
 }  // namespace tramsync::sync

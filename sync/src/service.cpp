@@ -12,6 +12,7 @@
 #include "tramsync/sync/auth.h"
 #include "tramsync/sync/protocol.h"
 #include "tramsync/sync/report_format.h"
+#include "tramsync/sync/review_admin.h"
 #include "wire_json.h"
 
 namespace tramsync::sync {
@@ -492,6 +493,105 @@ struct SyncService::Handlers {
     });
   }
 
+  // A query parameter's text ("" when absent).
+  static std::string text_param(const Request& req, const char* name) {
+    auto it = req.params.find(name);
+    return it == req.params.end() ? std::string() : it->second;
+  }
+
+  // What every successful sync answer carries, added to a reviewer's answer.
+  json with_node_fields(Store& store, json body) {
+    body["protocol"] = protocol::kVersion;
+    body["server_time_ms"] = now_ms();
+    body.update(node_fields(store));
+    return body;
+  }
+
+  // GET /v1/conflicts?status=open|all&station=CODE
+  Response conflicts(const Request& req) {
+    return guarded("conflicts", req, [&](Response& res, Ctx& ctx) {
+      auto lease = svc.lease();
+      if (!lease) return fail(res, ctx, 503, "unavailable", lease.error().message());
+      Store& store = **lease;
+      if (!reviewer(req, res, ctx, store)) return;
+      const std::string status = text_param(req, "status").empty() ? "open" : text_param(req, "status");
+      if (status != "open" && status != "all") {
+        return fail(res, ctx, 400, "bad_request", "status: must be open or all, got \"" + status.substr(0, 20) + "\"");
+      }
+      auto r = conflict_list(store, ConflictQuery{status == "all", text_param(req, "station")});
+      if (!r) return fail(res, ctx, 400, "bad_request", r.error().message());
+      reply(res, ctx, 200, with_node_fields(store, {{"conflicts", r->json}, {"status", status}}));
+    });
+  }
+
+  // POST /v1/conflicts/ID/resolve {"keep": "winner"|"loser"|"<value>", "note": "..."}: the one
+  // write a reviewer makes. The decision is the centre's change (Store::resolve_conflict).
+  Response resolve(const Request& req) {
+    return guarded("resolve", req, [&](Response& res, Ctx& ctx) {
+      const std::string prefix = "/v1/conflicts/", suffix = "/resolve";
+      const std::string id = req.path.substr(prefix.size(), req.path.size() - prefix.size() - suffix.size());
+      auto lease = svc.lease();
+      if (!lease) return fail(res, ctx, 503, "unavailable", lease.error().message());
+      Store& store = **lease;
+      if (!reviewer(req, res, ctx, store)) return;
+      json doc = json::parse(req.body, nullptr, /*allow_exceptions=*/false);
+      if (doc.is_discarded() || !doc.is_object()) {
+        return fail(res, ctx, 400, "bad_request",
+                    "body: must be a JSON object {\"keep\": \"winner\" | \"loser\" | \"<value>\", \"note\": \"...\"}");
+      }
+      // The body may name its protocol version like a sync body; it need not.
+      if (doc.contains("protocol")) {
+        if (auto st = wire::check_protocol(doc); !st) {
+          return fail(res, ctx, 400, "unsupported_protocol",
+                      st.error().message() + "; this server speaks protocol " + std::to_string(protocol::kVersion));
+        }
+      }
+      auto keep = doc.find("keep");
+      if (keep == doc.end() || !keep->is_string() || keep->get<std::string>().empty()) {
+        return fail(res, ctx, 400, "bad_request",
+                    std::string("keep: ") + (keep == doc.end() ? "is required" : "must be a non-empty string") +
+                        ": \"winner\", \"loser\" or the value to write, as text" +
+                        (keep == doc.end() ? "" : ", got " + keep->dump().substr(0, 40)));
+      }
+      auto note = doc.find("note");
+      if (note != doc.end() && !note->is_string() && !note->is_null()) {
+        return fail(res, ctx, 400, "bad_request", "note: must be a string, got " + note->dump().substr(0, 40));
+      }
+      auto r = conflict_resolve(store, id, keep->get<std::string>(),
+                                note != doc.end() && note->is_string() ? note->get<std::string>() : "");
+      if (!r) {
+        // Unknown conflict: 404; already resolved (or not resolvable here): 409; bad input: 400.
+        const Error& e = r.error();
+        const int status = e.code == ErrorCode::kRefused ? 409 : status_for(e);
+        return fail(res, ctx, status,
+                    status == 404   ? "not_found"
+                    : status == 409 ? "conflict"
+                    : status == 400 ? "bad_request"
+                    : status == 503 ? "unavailable"
+                                    : "internal",
+                    e.message());
+      }
+      ctx.log.changes = 1;
+      reply(res, ctx, 200, with_node_fields(store, r->json));
+    });
+  }
+
+  // GET /v1/quarantine?status=held|all (read-only: release and drop are the operator's commands).
+  Response quarantine(const Request& req) {
+    return guarded("quarantine", req, [&](Response& res, Ctx& ctx) {
+      auto lease = svc.lease();
+      if (!lease) return fail(res, ctx, 503, "unavailable", lease.error().message());
+      Store& store = **lease;
+      if (!reviewer(req, res, ctx, store)) return;
+      const std::string status = text_param(req, "status").empty() ? "held" : text_param(req, "status");
+      if (status != "held" && status != "all") {
+        return fail(res, ctx, 400, "bad_request", "status: must be held or all, got \"" + status.substr(0, 20) + "\"");
+      }
+      Shown r = quarantine_list(store, status == "all");
+      reply(res, ctx, 200, with_node_fields(store, {{"quarantine", r.json}, {"status", status}}));
+    });
+  }
+
   Response refuse(const Request& req, int status, const std::string& message) {
     const char* code = status == 405   ? "method_not_allowed"
                        : status == 404 ? "not_found"
@@ -513,10 +613,21 @@ Response SyncService::handle(const Request& req) {
       {"/v1/push", "POST", &Handlers::push},
       {"/v1/pull", "GET", &Handlers::pull},
       {"/v1/status", "GET", &Handlers::status},
+      {"/v1/conflicts", "GET", &Handlers::conflicts},
+      {"/v1/quarantine", "GET", &Handlers::quarantine},
   };
   if (req.path.rfind("/v1/reports/", 0) == 0) {
     if (req.method != "GET") return h.refuse(req, 405, "/v1/reports/NAME takes GET, not " + req.method.substr(0, 10));
     return h.report(req);
+  }
+  // /v1/conflicts/ID/resolve
+  if (const std::string prefix = "/v1/conflicts/", suffix = "/resolve";
+      req.path.size() > prefix.size() + suffix.size() && req.path.rfind(prefix, 0) == 0 &&
+      req.path.compare(req.path.size() - suffix.size(), suffix.size(), suffix) == 0) {
+    if (req.method != "POST") {
+      return h.refuse(req, 405, "/v1/conflicts/ID/resolve takes POST, not " + req.method.substr(0, 10));
+    }
+    return h.resolve(req);
   }
   for (const auto& r : kRoutes) {
     if (req.path != r.path) continue;

@@ -413,6 +413,68 @@ TEST_CASE("the centre's reports find each seeded situation with the right number
     json after = centre.admin({"report", "waste", "--station", "TYT-NAMTAM"});
     CHECK(table(after, "pending").at("rows").empty());
   }
+
+  {
+    INFO("a duplicate person: Sìn Hồ's chronic patient moved and was registered again at Nậm Tăm (written "
+         "without diacritics), which gives his medicine now; linked, the reports count him once");
+    const std::string again = b.cli.ok({"patient", "add", "--name", "LY VAN LENH", "--sex", "male", "--birth",
+                                        "1955", "--village", "Nam Cuoi", "--category", "chronic"})
+                                  .at("id");
+    b.cli.ok({"stock", "receive", "--item", "AMLO5", "--qty", "30", "--lot", "N1", "--expiry", "2035-12-31"});
+    b.cli.ok({"dispense", again, "--item", "AMLO5", "--qty", "30", "--days", "30"});
+    b.sync();
+
+    json pairs = centre.admin({"duplicates", "list"});
+    REQUIRE(pairs.size() == 1);
+    const json& pair = pairs.at(0);
+    CHECK(pair.at("a").at("id") == again);  // TYT-NAMTAM sorts before TYT-SINHO
+    CHECK(pair.at("b").at("id") == chronic);
+    CHECK(pair.at("same_name_birth") == true);
+    CHECK(pair.at("same_national_id") == false);
+    CHECK(pair.at("village_distance") == 0);
+    CHECK(centre.admin({"duplicates", "list", "--station", "TYT-MUONGTE"}).empty());
+    CHECK(centre.admin({"duplicates", "list", "--district", "sin ho"}).size() == 1);
+
+    // Before the link: two people under care, the one at Sìn Hồ without medicine.
+    CHECK(one_row(table(centre.admin({"report", "followup"}), "by_station"), "station_code", "TYT-SINHO")
+              .at("lapsed_refills") == 1);
+    CHECK(table(centre.admin({"report", "daily"}), "totals").at("rows").at(0).at("under_care") == 5);
+
+    json merged = centre.admin({"duplicates", "merge", again, chronic});
+    CHECK(merged.at("keep") == again);
+    CHECK(merged.at("other") == chronic);
+    CHECK(merged.at("changes").size() == 1);
+    CliResult twice = spawn_and_capture(kTramsyncServer, {"duplicates", "merge", again, chronic, "--db", centre.db()},
+                                        {}, dir.path().string());
+    CHECK(twice.exit_code == 1);
+    CHECK_THAT(twice.err, Contains("already linked"));
+    CHECK(centre.admin({"duplicates", "list"}).empty());
+
+    // After: one person, counted under the record kept (Nậm Tăm), who has his medicine.
+    json f = centre.admin({"report", "followup"});
+    CHECK(one_row(table(f, "by_station"), "station_code", "TYT-SINHO").at("lapsed_refills") == 0);
+    CHECK(rows_where(table(f, "lapsed_refills"), "patient_id", chronic).empty());
+    json d = centre.admin({"report", "daily"});
+    CHECK(table(d, "totals").at("rows").at(0).at("under_care") == 4);
+    CHECK(one_row(table(d, "stations"), "station_code", "TYT-SINHO").at("under_care") == 2);
+    CHECK(one_row(table(d, "stations"), "station_code", "TYT-NAMTAM").at("under_care") == 1);
+
+    // The link reaches Sìn Hồ on its next sync; both histories stay.
+    a.sync();
+    json shown = a.cli.ok({"patient", "show", chronic});
+    CHECK(shown.at("same_as") == again);
+    CHECK(shown.at("same_as_station") == "TYT-NAMTAM");
+    CHECK(shown.at("dispensings").size() == 1);
+    CHECK(b.cli.ok({"patient", "show", again}).at("same_as").is_null());
+
+    // A wrong link is undone the same way; the pair is a candidate again.
+    json unlinked = centre.admin({"duplicates", "unlink", chronic});
+    CHECK(unlinked.at("was_linked_to") == again);
+    CHECK(centre.admin({"duplicates", "list"}).size() == 1);
+    CHECK(table(centre.admin({"report", "daily"}), "totals").at("rows").at(0).at("under_care") == 5);
+    a.sync();
+    CHECK(a.cli.ok({"patient", "show", chronic}).at("same_as").is_null());
+  }
 }
 
 }  // namespace tramsync::e2e
