@@ -182,6 +182,15 @@ echo "Duplicated changes at the centre: $(sqlite3 "$central" \
 echo "Patients of Phăng Sô Lin at Sìn Hồ: $(sqlite3 "$TRAMSYNC_DB" \
   "SELECT count(*) FROM patients p JOIN stations s ON s.id = p.station_id WHERE s.code = 'TYT-PHANGSOLIN'")"
 srv device list
+
+say "The district officer's view: every station's freshness, who lacks follow-up, stock against reserves"
+srv report stations
+srv report followup
+srv report stock --csv --output "$work/stock.csv"
+echo "Stock as CSV for a spreadsheet: $work/stock.csv ($(wc -l < "$work/stock.csv") lines)"
+srv conflicts list
+srv quarantine list
+srv duplicates list
 kill -TERM "$server_pid"
 wait "$server_pid" || true
 trap - EXIT
