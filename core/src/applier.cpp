@@ -442,6 +442,19 @@ std::string sender_refusal(Action& a, const Change& c, const ApplyContext& ctx) 
       !relays_for(a, ctx.relay_station, c.origin)) {
     return "origin " + c.origin.substr(0, 40) + " is neither the sending device nor one it relays for";
   }
+  // A device's push (allowed_origins set) may not carry what only the centre
+  // decides: a conflict's resolution, or a duplicate patient's link. Either
+  // would let a station close the centre's conflicts or hide a patient from
+  // the census. (A cheap look first: most payloads mention neither.)
+  if (!ctx.allowed_origins.empty() &&
+      (c.payload.find("\"resolves\"") != std::string::npos || c.payload.find("\"same_as") != std::string::npos)) {
+    json p = json::parse(c.payload, nullptr, false);
+    if (p.is_object() && p.contains("resolves")) return "only the centre resolves conflicts (payload has resolves)";
+    if (p.is_object() && p.contains("fields") && p["fields"].is_object() &&
+        (p["fields"].contains("same_as") || p["fields"].contains("same_as_station"))) {
+      return "only the centre links duplicate patients (fields has same_as)";
+    }
+  }
   StoreImpl& s = a.store();
   if (ctx.check_clock && Hlc::physical_ms(c.hlc) > s.now_ms() + kMaxHlcAheadMs) {
     return "hlc is " + std::to_string((Hlc::physical_ms(c.hlc) - s.now_ms()) / 86'400'000) +

@@ -619,6 +619,12 @@ class Reporter {
     // A linked duplicate counts once, under the record kept (if the kept record is here).
     const std::string person_once =
         " AND (c.same_as = '' OR NOT EXISTS (SELECT 1 FROM patients k WHERE k.id = c.same_as))";
+    // Under care: a linked record is left out only when the record kept is
+    // itself under care (else the person, e.g. kept record closed as moved and
+    // this one active, would count nowhere).
+    const std::string census_once =
+        " AND (c.same_as = '' OR NOT EXISTS (SELECT 1 FROM care_contact k WHERE k.patient_id = c.same_as AND "
+        "k.categories != 0 AND k.created_at <= ?1 AND (k.active = 1 OR k.status_changed_at > ?1)))";
     const std::string in_station = only.empty() ? "" : " AND c.station_id = ?9";
     // The census over the stations in one pass of care_contact's indexes (it
     // keeps created_at, status, same_as and the categories as a bit mask,
@@ -631,7 +637,7 @@ class Reporter {
         sql += ", coalesce(sum((c.categories & " + std::to_string(category_bit(kCategories[k])) + ") != 0), 0)";
       }
       sql += " FROM care_contact c WHERE c.categories != 0 AND c.created_at <= ?1 AND (c.active = 1 OR "
-             "c.status_changed_at > ?1)" + person_once;
+             "c.status_changed_at > ?1)" + census_once;
       for (const auto& pass : station_passes()) {
         auto q = db_.prepare(sql + (pass.empty() ? "" : " AND c.station_id = ?9") + " GROUP BY c.station_id");
         q.bind(1, end);

@@ -52,7 +52,27 @@ Result<ApplyOutcome> Store::apply_changes(const std::vector<Change>& batch, cons
       }
       // A change held in quarantine before is judged again like a new one: a
       // change refused from a sender outside its scope is taken when its own
-      // station sends it.
+      // station sends it. One the centre already decided on stays decided: a
+      // released one (perhaps taken at the centre's time) is a duplicate, a
+      // dropped one is answered with the drop.
+      {
+        auto q = a.db().prepare(
+            "SELECT status, decision FROM quarantine WHERE origin = ?1 AND origin_seq = ?2 AND status IN "
+            "('released', 'dropped')");
+        q.bind(1, c.origin).bind(2, c.origin_seq);
+        if (q.step()) {
+          if (q.str(0) == "released") {
+            r.status = ApplyStatus::kDuplicate;
+            ++out.duplicates;
+          } else {
+            r.status = ApplyStatus::kQuarantined;
+            r.reason = "dropped at review: " + q.str(1);
+            ++out.quarantined;
+          }
+          out.results.push_back(r);
+          continue;
+        }
+      }
       std::string reason = sender_refusal(a, c, ctx);
       if (reason.empty()) {
         ApplyStep step = apply_one(a, out, c);

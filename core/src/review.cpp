@@ -1,20 +1,21 @@
 // The reviewer's decisions on conflicts and on changes held in quarantine
 // (store.h, core/review.h; docs/protocol.md §6 "Resolutions" and §8).
-#include <array>
-#include <map>
-#include <set>
-#include <tuple>
 #include <algorithm>
-#include <optional>
+#include <array>
+#include <cctype>
 #include <charconv>
 #include <cmath>
 #include <cstdlib>
+#include <map>
+#include <optional>
+#include <set>
+#include <tuple>
 
 #include "applier.h"
-#include "tramsync/core/hlc.h"
 #include "entity.h"
 #include "record_spec.h"
 #include "store_impl.h"
+#include "tramsync/core/hlc.h"
 #include "tramsync/core/text.h"
 #include "tramsync/core/validate.h"
 
@@ -121,21 +122,21 @@ Result<json> parse_typed(StoreImpl& s, const RecordSpec& spec, const Column& col
   // A reference must name a record this node has (a full id: the value is
   // sent to stations as it is).
   if (v.is_string() && !t.empty() && (f == "household_id" || f == "patient_id")) {
+    // ...of the record's own station: another station's would be refused there.
     const char* table = f == "household_id" ? "households" : "patients";
-    auto q = s.db->prepare(std::string("SELECT 1 FROM ") + table + " WHERE id = ?1");
-    q.bind(1, t);
+    auto q = s.db->prepare(std::string("SELECT 1 FROM ") + table + " WHERE id = ?1 AND station_id = ?2");
+    q.bind(1, t).bind(2, station_id);
     if (!q.step()) {
-      return Error{ErrorCode::kNotFound, "", f,
-                   std::string("must name an existing ") + (f == "household_id" ? "household" : "patient"), t};
+      return Error::invalid(f, std::string("must name an existing ") + (f == "household_id" ? "household" : "patient") +
+                                   " of the record's station",
+                            t);
     }
   }
   // A national id stays unique within the record's station, as `patient update` keeps it.
   if (k == kind::kPatient && f == "national_id" && !t.empty()) {
     auto q = s.db->prepare("SELECT id FROM patients WHERE national_id = ?1 AND station_id = ?2 AND id != ?3 LIMIT 1");
     q.bind(1, t).bind(2, station_id).bind(3, record_id);
-    if (q.step()) {
-      return Error{ErrorCode::kConflict, "", "national_id", "is already registered for patient " + q.str(0), t};
-    }
+    if (q.step()) return Error::invalid("national_id", "is already registered for patient " + q.str(0), t);
   }
   if (k == kind::kPatient && f == "birth") {
     if (auto st = validate::birth(t, s.today()); !st) return st.error();
@@ -238,6 +239,23 @@ Result<ConflictDecision> Store::resolve_conflict(const std::string& id_or_prefix
     auto stored = stored_field(a.db(), *spec, c.record_id, c.field);
     if (!stored) return Error::not_found(c.kind, c.record_id);
 
+    // A registration's fields (a device's token, its revocation) are the
+    // admin's to set (tramsync-server device ...), never a typed value.
+    if (c.kind == kind::kDevice && keep != kKeepWinner && keep != kKeepLoser) {
+      return Error::invalid("keep", "must be winner or loser for a device registration", keep);
+    }
+    // A slip of the keyword must not be written as data ("Winner", " loser", "looser").
+    if (keep != kKeepWinner && keep != kKeepLoser) {
+      std::string low = validate::trim(keep);
+      std::transform(low.begin(), low.end(), low.begin(), [](unsigned char ch) { return std::tolower(ch); });
+      for (const char* word : {kKeepWinner, kKeepLoser}) {
+        if (edit_distance(low, word) <= 1) {
+          return Error::invalid("keep", std::string("looks like the keyword ") + word +
+                                            " mistyped (keywords are lower case, without spaces)",
+                                keep);
+        }
+      }
+    }
     json value;
     if (keep == kKeepWinner) {
       d.keep = kKeepWinner;
@@ -365,6 +383,20 @@ Result<QuarantineDecision> Store::release_quarantined(int64_t id, const std::str
     if (!e) return e.error();
     QuarantineDecision d;
     d.entry = *e;
+    // A writer's changes of one record are released in the order it made them
+    // (a later edit released first would be overwritten by the earlier one).
+    {
+      auto q = a.db().prepare(
+          "SELECT id FROM quarantine WHERE status = 'held' AND origin = ?1 AND record_id = ?2 AND origin_seq < ?3 "
+          "ORDER BY origin_seq LIMIT 1");
+      q.bind(1, e->origin).bind(2, e->record_id).bind(3, e->origin_seq);
+      if (q.step()) {
+        return Error::refused("quarantine entry",
+                              "has an earlier change of the same record from the same device still held (entry " +
+                                  std::to_string(q.i64(0)) + "): release or drop that one first",
+                              std::to_string(id));
+      }
+    }
     const Change c{0, e->origin, e->origin_seq, e->hlc, e->station_id, e->kind, e->record_id, e->payload, e->from_peer};
     {
       auto q = a.db().prepare("SELECT seq FROM changes WHERE origin = ?1 AND origin_seq = ?2");

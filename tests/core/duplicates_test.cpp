@@ -236,3 +236,29 @@ TEST_CASE("merge links one record to the kept one, syncs to its station, and can
     CHECK(must(pv.devices[1]->store->get_patient(other)).same_as.empty());
   }
 }
+
+TEST_CASE("the daily census counts a linked person once, and still counts one whose kept record was closed",
+          "[duplicates]") {
+  Province pv;
+  const std::string keep = pv.add(0, "Nguyễn Thị Lan", "1950", "Thôn Đông");
+  const std::string other = pv.add(1, "Nguyen Thi Lan", "1950", "Thon Dong");
+  auto under_care = [&] {
+    CentralReport r = must(pv.centre.store->central_report("daily", {}));
+    const ReportTable& totals = r.tables.at(1);
+    const auto& cols = totals.columns;
+    const size_t i = static_cast<size_t>(std::find(cols.begin(), cols.end(), "under_care") - cols.begin());
+    REQUIRE(i < cols.size());
+    return std::get<int64_t>(totals.rows.at(0).at(i));
+  };
+  CHECK(under_care() == 2);  // two records, not yet known to be one person
+  must(pv.centre.store->merge_patients(keep, other));
+  CHECK(under_care() == 1);
+
+  // She moved for good: An Hòa closes its record; Đông Hội's stays under care. Still one person, counted once.
+  PatientUpdate up;
+  up.status = "moved";
+  must(pv.devices[0]->store->update_patient(keep, up));
+  pv.push(0);
+  CHECK(must(pv.centre.store->get_patient(keep)).status == "moved");
+  CHECK(under_care() == 1);
+}

@@ -1110,9 +1110,12 @@ TEST_CASE("a held change that still cannot be applied is refused on release with
   const int64_t count = net.centre.store->change_count();
 
   const std::vector<std::pair<const QuarantinedChange*, std::string>> refused = {
-      {&phone_edit, "still cannot be applied: unknown patient " + p2 + ": its first change (with name) was not received"},
+      // A writer's changes of one record are released in the order it made them.
+      {&phone_edit, "has an earlier change of the same record from the same device still held (entry " +
+                        std::to_string(creation.id) + "): release or drop that one first"},
       {&held[2], "still cannot be applied: payload is not valid JSON"},
-      {&held[3], "still cannot be applied: phone must be a string"},
+      {&held[3], "has an earlier change of the same record from the same device still held (entry " +
+                     std::to_string(held[2].id) + "): release or drop that one first"},
   };
   for (const auto& [entry, rule] : refused) {
     INFO("entry " << entry->id);
@@ -1140,8 +1143,10 @@ TEST_CASE("a held change that still cannot be applied is refused on release with
   CHECK(net.centre.phone(p2) == "0966 000 111");
   CHECK(must(net.centre.store->get_patient(p2)).name == "Đinh Thị Mơ");
 
-  // The bad ones can only be dropped.
+  // The bad ones can only be dropped; once the first is, the second is judged on its own.
   must(net.centre.store->drop_quarantined(held[2].id, "dữ liệu hỏng"));
+  Error still = must_fail(net.centre.store->release_quarantined(held[3].id));
+  CHECK(still.rule == "still cannot be applied: phone must be a string");
   must(net.centre.store->drop_quarantined(held[3].id, "dữ liệu hỏng"));
   CHECK(net.centre.store->quarantined().empty());
   CHECK(net.centre.store->last_seq() == seq + 2);
@@ -1429,4 +1434,115 @@ TEST_CASE("a typed national id is refused when another patient of the station ha
     CHECK(r.error().field == "national_id");
     CHECK(r.error().rule == "is already registered for patient " + q);
   }
+}
+
+// --- what only the centre decides, and decisions that stay made --------------------------
+
+TEST_CASE("a device's push may not carry a resolution or a duplicate link: only the centre makes them", "[review]") {
+  District net;
+  Node& a = net.add_device("tablet-1");
+  Node& b = net.add_device("laptop-2");
+  const std::string p = net.register_patient(a, "Hà Thị Thu");
+  edit_phone(a, p, "0912 000 001");
+  net.advance(kMinuteMs);
+  const Change eb = edit_phone(b, p, "0987 000 002");
+  net.push(a);
+  net.push(b);
+  const ConflictRow c = only_open(net.centre);
+
+  // The tablet forges the centre's decision on its own patient, and a link.
+  const int64_t at = kStartMs + 2 * kMinuteMs;
+  const json forged = {{"op", "upsert"},
+                       {"fields", {{"phone", "0912 000 001"}}},
+                       {"base", {{"phone", version(eb)}}},
+                       {"resolves",
+                        {{"phone",
+                          {{"versions", json::array({json::array({c.winner_hlc, c.winner_origin}),
+                                                     json::array({c.loser_hlc, c.loser_origin})})},
+                           {"keep", "loser"},
+                           {"by", kCentreName}}}}}};
+  const Change fake_resolution = hand_made(a.id, a.store->max_origin_seq(a.id) + 1, at, net.station.id, "patient",
+                                           p, forged.dump());
+  const Change fake_link = hand_made(a.id, a.store->max_origin_seq(a.id) + 2, at, net.station.id, "patient", p,
+                                     json{{"op", "upsert"}, {"fields", {{"same_as", "someone-else"}}}}.dump());
+  const ApplyOutcome out = net.push_changes(a, {fake_resolution, fake_link});
+  CHECK(out.applied == 0);
+  CHECK(out.quarantined == 2);
+  REQUIRE(out.results.size() == 2);
+  CHECK(out.results[0].reason == "only the centre resolves conflicts (payload has resolves)");
+  CHECK(out.results[1].reason == "only the centre links duplicate patients (fields has same_as)");
+  // The centre's conflict is still open, the record unchanged.
+  CHECK(only_open(net.centre).id == c.id);
+  CHECK(net.centre.phone(p) == "0987 000 002");
+  CHECK(must(net.centre.store->get_patient(p)).same_as.empty());
+}
+
+TEST_CASE("a released or dropped change that arrives again stays as the reviewer decided", "[review]") {
+  District net;
+  Node& a = net.add_device("tablet-1");
+  Node& b = net.add_device("laptop-2");
+  const std::string p = net.register_patient(a, "Lường Thị Én");
+
+  // The tablet's clock runs 10 days ahead: two edits held.
+  a.clock.advance(10 * kDayMs);
+  const Change first = edit_phone(a, p, "0912 111 111");
+  const Change second = edit_phone(a, p, "0912 222 222");
+  CHECK(net.push(a).quarantined == 2);
+  const auto held = net.centre.store->quarantined();
+  REQUIRE(held.size() == 2);
+
+  // The first is released (at the centre's time), the second dropped.
+  must(net.centre.store->release_quarantined(held[0].id));
+  must(net.centre.store->drop_quarantined(held[1].id, "số sai"));
+  CHECK(net.centre.phone(p) == "0912 111 111");
+
+  // A nurse changes the number at the station meanwhile.
+  net.advance(kHourMs);
+  net.pull(b);
+  edit_phone(b, p, "0933 333 333");
+  net.push(b);
+  CHECK(net.centre.phone(p) == "0933 333 333");
+
+  // Four days later the same two changes arrive again (a hub relays them, or the
+  // tablet is restored): now less than 7 days ahead, they would be taken with
+  // their future hlc and overwrite the nurse's number. They are not.
+  net.advance(4 * kDayMs);
+  const int64_t seq = net.centre.store->last_seq();
+  const ApplyOutcome again = net.push_changes(a, {first, second});
+  CHECK(again.applied == 0);
+  CHECK(again.duplicates == 1);
+  CHECK(again.quarantined == 1);
+  REQUIRE(again.results.size() == 2);
+  CHECK(again.results[1].reason == "dropped at review: dropped by " + std::string(kCentreName) + ": số sai");
+  CHECK(net.centre.store->last_seq() == seq);
+  CHECK(net.centre.phone(p) == "0933 333 333");
+  const auto all = net.centre.store->quarantined(false);
+  REQUIRE(all.size() == 2);
+  CHECK(all[0].status == "released");
+  CHECK(all[1].status == "dropped");
+}
+
+TEST_CASE("a mistyped keyword is refused, not written as the value, and registrations take no typed value",
+          "[review]") {
+  District net;
+  Node& a = net.add_device("tablet-1");
+  Node& b = net.add_device("laptop-2");
+  const std::string p = net.register_patient(a, "Vàng Thị Dua");
+  edit_phone(a, p, "0912 000 001");
+  net.advance(kMinuteMs);
+  edit_phone(b, p, "0987 000 002");
+  net.push(a);
+  net.push(b);
+  const ConflictRow c = only_open(net.centre);
+  for (const std::string keep : {"Winner", " loser", "looser", "winer", "LOSER"}) {
+    INFO("keep \"" << keep << "\"");
+    Error e = must_fail(net.centre.store->resolve_conflict(c.id, keep));
+    CHECK(e.field == "keep");
+    CHECK_THAT(e.rule, Contains("mistyped"));
+    CHECK(e.value == keep);
+  }
+  CHECK(only_open(net.centre).id == c.id);
+  CHECK(net.centre.phone(p) == "0987 000 002");
+  // A value far from both words is a value.
+  CHECK(must(net.centre.store->resolve_conflict(c.id, "0900 000 000")).keep == "value");
 }
