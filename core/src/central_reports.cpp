@@ -324,32 +324,37 @@ class Reporter {
     };
     std::vector<Lapsed> lapsed;
     {
-      auto q = db_.prepare(
-          "SELECT r.patient_id, r.station_id, p.name, p.village, p.same_as, i.code, i.name, r.last_dispensed_at, "
-          "r.due, r.item_id FROM refill_due r JOIN patients p ON p.id = r.patient_id JOIN items i ON i.id = r.item_id "
-          "WHERE r.active = 1 AND r.due < ?1" +
-          std::string(only.empty() ? "" : " AND r.station_id = ?2"));
-      q.bind(1, today_);
-      if (!only.empty()) q.bind(2, only);
+      const std::string lapsed_sql =
+          counts_only
+              ? "SELECT r.patient_id, r.station_id, '', '', c.same_as, '', '', r.last_dispensed_at, r.due, r.item_id "
+                "FROM refill_due r JOIN care_contact c ON c.patient_id = r.patient_id WHERE r.active = 1 AND r.due < ?1"
+              : "SELECT r.patient_id, r.station_id, p.name, p.village, p.same_as, i.code, i.name, r.last_dispensed_at, "
+                "r.due, r.item_id FROM refill_due r JOIN patients p ON p.id = r.patient_id JOIN items i ON i.id = "
+                "r.item_id WHERE r.active = 1 AND r.due < ?1";
       std::set<std::pair<std::string, std::string>> seen;  // (person, item)
-      while (q.step()) {
-        Station* st = in_scope(q.str(1));
-        if (!st) continue;
-        Lapsed l{st, q.str(0), q.str(2), q.str(3), q.str(5), q.str(6), q.str(7), q.str(8), 0};
-        const std::string same_as = q.str(4), item = q.str(9);
-        if (linked(l.id, same_as)) {
-          auto person = person_of(l.id, same_as);
-          if (!seen.insert({person.person, item}).second) continue;
-          bool covered = false;
-          for (const auto& rec : person.records) {
-            auto c = db_.prepare("SELECT due FROM refill_due WHERE patient_id = ?1 AND item_id = ?2 AND due >= ?3");
-            c.bind(1, rec).bind(2, item).bind(3, today_);
-            if (c.step()) covered = true;
+      for (const auto& pass : passes) {
+        auto q = db_.prepare(lapsed_sql + (pass.empty() ? "" : " AND r.station_id = ?2"));
+        q.bind(1, today_);
+        if (!pass.empty()) q.bind(2, pass);
+        while (q.step()) {
+          Station* st = in_scope(q.str(1));
+          if (!st) continue;
+          Lapsed l{st, q.str(0), q.str(2), q.str(3), q.str(5), q.str(6), q.str(7), q.str(8), 0};
+          const std::string same_as = q.str(4), item = q.str(9);
+          if (linked(l.id, same_as)) {
+            auto person = person_of(l.id, same_as);
+            if (!seen.insert({person.person, item}).second) continue;
+            bool covered = false;
+            for (const auto& rec : person.records) {
+              auto c = db_.prepare("SELECT due FROM refill_due WHERE patient_id = ?1 AND item_id = ?2 AND due >= ?3");
+              c.bind(1, rec).bind(2, item).bind(3, today_);
+              if (c.step()) covered = true;
+            }
+            if (covered) continue;
           }
-          if (covered) continue;
+          l.days = days_between(date_of(l.due), date_of(today_));
+          lapsed.push_back(std::move(l));
         }
-        l.days = days_between(date_of(l.due), date_of(today_));
-        lapsed.push_back(std::move(l));
       }
     }
     std::stable_sort(lapsed.begin(), lapsed.end(), [](const Lapsed& a, const Lapsed& b) {
@@ -372,6 +377,10 @@ class Reporter {
                                   num(counts[st.index][2])};
       freshness_cells(row, st.f);
       summary.rows.push_back(std::move(row));
+    }
+    if (counts_only) {
+      r_.tables.push_back(std::move(summary));
+      return;
     }
     ReportTable t1{"overdue", "Overdue for a visit, per station, worst first",
                    {"station_code", "patient_id", "name", "village", "categories", "last_contact",
@@ -415,23 +424,28 @@ class Reporter {
       l.item_id = item;
       return l;
     };
+    // Per station of a --station/--district scope through indexes led by
+    // station_id; the whole province in one pass.
+    const auto passes = station_passes();
     {
-      auto q = db_.prepare(
+      const std::string sql =
           "SELECT station_id, item_id, "
           "sum(CASE WHEN expiry = '' OR expiry >= ?1 THEN on_hand ELSE 0 END), "
           "sum(CASE WHEN expiry != '' AND expiry < ?1 THEN on_hand ELSE 0 END), "
           "sum(CASE WHEN expiry != '' AND expiry >= ?1 AND expiry <= ?2 AND on_hand > 0 THEN on_hand ELSE 0 END) "
-          "FROM stock_balance" + std::string(only.empty() ? "" : " WHERE station_id = ?3") +
-          " GROUP BY station_id, item_id");
-      q.bind(1, today_).bind(2, soon);
-      if (!only.empty()) q.bind(3, only);
-      while (q.step()) {
-        Station* st = in_scope(q.str(0));
-        if (!st) continue;
-        Line& l = line(st, q.str(1));
-        l.on_hand = q.i64(2);
-        l.expired = q.i64(3);
-        l.expiring = q.i64(4);
+          "FROM stock_balance";
+      for (const auto& pass : passes) {
+        auto q = db_.prepare(sql + (pass.empty() ? "" : " WHERE station_id = ?3") + " GROUP BY station_id, item_id");
+        q.bind(1, today_).bind(2, soon);
+        if (!pass.empty()) q.bind(3, pass);
+        while (q.step()) {
+          Station* st = in_scope(q.str(0));
+          if (!st) continue;
+          Line& l = line(st, q.str(1));
+          l.on_hand = q.i64(2);
+          l.expired = q.i64(3);
+          l.expiring = q.i64(4);
+        }
       }
     }
     {
@@ -443,12 +457,15 @@ class Reporter {
       }
     }
     {
-      auto q = db_.prepare("SELECT station_id, item_id, sum(quantity) FROM dispensed_daily WHERE day >= ?1 AND day <= ?2" +
-                           std::string(only.empty() ? "" : " AND station_id = ?3") + " GROUP BY station_id, item_id");
-      q.bind(1, since).bind(2, today_);
-      if (!only.empty()) q.bind(3, only);
-      while (q.step()) {
-        if (Station* st = in_scope(q.str(0))) line(st, q.str(1)).dispensed = q.i64(2);
+      for (const auto& pass : passes) {
+        auto q = db_.prepare(
+            "SELECT station_id, item_id, sum(quantity) FROM dispensed_daily WHERE day >= ?1 AND day <= ?2" +
+            std::string(pass.empty() ? "" : " AND station_id = ?3") + " GROUP BY station_id, item_id");
+        q.bind(1, since).bind(2, today_);
+        if (!pass.empty()) q.bind(3, pass);
+        while (q.step()) {
+          if (Station* st = in_scope(q.str(0))) line(st, q.str(1)).dispensed = q.i64(2);
+        }
       }
     }
     struct ItemInfo {
