@@ -249,118 +249,164 @@ class Reporter {
     return !same_as.empty() || duplicates().count(id) > 0;
   }
 
+  // A record that is one person with others (linked by `duplicates merge`:
+  // it names a kept record, or is the kept record of some), as SQL over
+  // care_contact `c`. Links are few; they are judged one by one below.
+  static std::string linked_sql(const char* c) {
+    return std::string("(") + c + ".same_as != '' OR EXISTS (SELECT 1 FROM patients k INDEXED BY patients_same_as "
+           "WHERE k.same_as = " + c + ".patient_id AND k.same_as != ''))";
+  }
+
+  // How many rows of one station each listing of followup shows: all for one
+  // station, else --limit (default kDefaultListLimit); 0 is all.
+  int64_t list_limit() const {
+    if (o_.list_limit) return *o_.list_limit == 0 ? -1 : *o_.list_limit;
+    return stations_.size() == 1 ? -1 : kDefaultListLimit;
+  }
+
   // `counts_only`: only the table by_station is wanted (the daily report's
-  // overdue column), so the patients' names, villages and categories are not
-  // read: the candidates come from care_contact's covering indexes alone.
+  // overdue column): nothing is listed.
+  //
+  // The counts are exact and come from care_contact's and refill_due's
+  // indexes in SQL (GROUP BY station). Linked records are taken apart and
+  // judged as persons: overdue only when none of the person's records was
+  // seen in time, once. The listings show each station's worst first, at
+  // most list_limit() rows per station, read through indexes led by
+  // station_id in the order they are listed, so a province costs its
+  // stations' first rows, not every overdue patient.
   void followup_report(bool counts_only = false) {
     const int covid_days = o_.settings.covid_overdue_days, other_days = o_.settings.other_overdue_days;
     const std::string cut_covid = cutoff_days(covid_days), cut_other = cutoff_days(other_days);
-    const std::string only = only_station();
+    const std::string covid_bit = std::to_string(category_bit("covid-home"));
+    const std::string is_covid = " AND (c.categories & " + covid_bit + ") != 0";
+    const std::string is_other = " AND c.categories != 0 AND (c.categories & " + covid_bit + ") = 0";
+    const std::string unlinked = " AND NOT " + linked_sql("c");
+    const auto passes = station_passes();
+    const size_t n = stations_.size();
+    std::vector<std::array<int64_t, 3>> counts(n, {0, 0, 0});  // covid, other, lapsed
+
     struct Overdue {
       Station* st;
       std::string id, name, village, categories, last_contact;
       bool covid;
       int64_t days;
     };
+    struct Lapsed {
+      Station* st;
+      std::string id, name, village, item_code, item_name, last_dispensed_at, due;
+      int64_t days;
+    };
     std::vector<Overdue> overdue;
-    std::set<std::string> persons_seen;
-    // Candidates: covid-home patients not seen within their limit, and every
-    // other patient under care not seen within the other limit (an index range).
-    const std::string cats =
-        "(SELECT group_concat(value, ',') FROM (SELECT value FROM patient_sets WHERE patient_id = p.id AND field = "
-        "'categories' AND present ORDER BY value))";
-    // Both read care_contact's index range (active, last_contact) and its
-    // categories bit mask (covid-home 4; 0: no category, not under home care),
-    // so no patient's categories are read except for the rows listed.
-    const std::string select =
-        counts_only ? "SELECT c.patient_id, c.station_id, '', '', c.same_as, c.last_contact, '' FROM care_contact c "
-                      "WHERE c.active = 1 AND c.last_contact < ?1"
-                    : "SELECT p.id, p.station_id, p.name, p.village, p.same_as, c.last_contact, " + cats +
-                          " FROM care_contact c JOIN patients p ON p.id = c.patient_id WHERE c.active = 1 AND "
-                          "c.last_contact < ?1";
-    const std::string covid_sql = select + " AND (c.categories & " + std::to_string(category_bit("covid-home")) + ") != 0";
-    const std::string other_sql =
-        select + " AND c.categories != 0 AND (c.categories & " + std::to_string(category_bit("covid-home")) + ") = 0";
-    const auto passes = station_passes();
+    std::vector<Lapsed> lapsed;
+
+    // 1. Counts of the records that are nobody else's.
     for (bool covid : {true, false}) {
       for (const auto& pass : passes) {
-        auto q = db_.prepare((covid ? covid_sql : other_sql) + (pass.empty() ? "" : " AND c.station_id = ?2"));
+        auto q = db_.prepare("SELECT c.station_id, count(*) FROM care_contact c WHERE c.active = 1 AND "
+                             "c.last_contact < ?1" + (covid ? is_covid : is_other) + unlinked +
+                             (pass.empty() ? "" : " AND c.station_id = ?2") + " GROUP BY c.station_id");
         q.bind(1, covid ? cut_covid : cut_other);
         if (!pass.empty()) q.bind(2, pass);
         while (q.step()) {
-          Station* st = in_scope(q.str(1));
-          if (!st) continue;
-          Overdue o{st, q.str(0), q.str(2), q.str(3), q.str(6), q.str(5), covid, 0};
-          const std::string same_as = q.str(4);
-          if (linked(o.id, same_as)) {
+          if (Station* st = in_scope(q.str(0))) counts[st->index][covid ? 0 : 1] += q.i64(1);
+        }
+      }
+    }
+    for (const auto& pass : passes) {
+      auto q = db_.prepare(
+          "SELECT r.station_id, count(*) FROM refill_due r JOIN care_contact c ON c.patient_id = r.patient_id WHERE "
+          "r.active = 1 AND r.due < ?1" + unlinked + (pass.empty() ? "" : " AND r.station_id = ?2") +
+          " GROUP BY r.station_id");
+      q.bind(1, today_);
+      if (!pass.empty()) q.bind(2, pass);
+      while (q.step()) {
+        if (Station* st = in_scope(q.str(0))) counts[st->index][2] += q.i64(1);
+      }
+    }
+
+    // 2. Linked records, as persons: counted and always listed (they are few).
+    const std::string cats =
+        "(SELECT group_concat(value, ',') FROM (SELECT value FROM patient_sets WHERE patient_id = p.id AND field = "
+        "'categories' AND present ORDER BY value))";
+    const std::string overdue_select = "SELECT p.id, p.station_id, p.name, p.village, p.same_as, c.last_contact, " +
+                                       cats + " FROM care_contact c JOIN patients p ON p.id = c.patient_id WHERE "
+                                       "c.active = 1 AND c.last_contact < ?1";
+    auto read_overdue = [&](db::Stmt& q, bool covid) {
+      Station* st = in_scope(q.str(1));
+      if (!st) return std::optional<Overdue>{};
+      Overdue o{st, q.str(0), q.str(2), q.str(3), q.str(6), q.str(5), covid, 0};
+      o.days = (now_ms_ - ms_from_local_time(o.last_contact, offset_)) / kDayMs;
+      return std::optional<Overdue>{std::move(o)};
+    };
+    // Every record that is one person with others: each kept record with links, and the records linked.
+    std::vector<std::string> linked_ids;
+    for (const auto& [kept, others] : duplicates()) {
+      linked_ids.push_back(kept);
+      linked_ids.insert(linked_ids.end(), others.begin(), others.end());
+    }
+    std::vector<Overdue> linked_overdue;
+    {
+      std::set<std::string> persons_seen;
+      for (bool covid : {true, false}) {
+        for (const auto& id : linked_ids) {
+          auto q = db_.prepare(overdue_select + (covid ? is_covid : is_other) + " AND c.patient_id = ?2");
+          q.bind(1, covid ? cut_covid : cut_other).bind(2, id);
+          while (q.step()) {
+            auto o = read_overdue(q, covid);
+            if (!o) continue;
             // One person, several records: seen in time on any of them is seen.
-            auto person = person_of(o.id, same_as);
+            auto person = person_of(o->id, q.str(4));
             if (!persons_seen.insert(person.person).second) continue;
-            std::string latest = o.last_contact;
+            std::string latest = o->last_contact;
             for (const auto& rec : person.records) {
               auto c = db_.prepare("SELECT last_contact FROM care_contact WHERE patient_id = ?1");
               c.bind(1, rec);
               if (c.step() && c.str(0) > latest) latest = c.str(0);
             }
             if (latest >= (covid ? cut_covid : cut_other)) continue;
-            o.last_contact = latest;
+            o->last_contact = latest;
+            o->days = (now_ms_ - ms_from_local_time(latest, offset_)) / kDayMs;
+            ++counts[o->st->index][covid ? 0 : 1];
+            linked_overdue.push_back(std::move(*o));
           }
-          o.days = (now_ms_ - ms_from_local_time(o.last_contact, offset_)) / kDayMs;
-          overdue.push_back(std::move(o));
         }
       }
     }
-    // Per station (in the order of the stations), worst first: covid-home, then longest without contact.
-    std::stable_sort(overdue.begin(), overdue.end(), [](const Overdue& a, const Overdue& b) {
-      if (a.st->index != b.st->index) return a.st->index < b.st->index;
-      if (a.covid != b.covid) return a.covid;
-      return a.days > b.days;
-    });
-
-    struct Lapsed {
-      Station* st;
-      std::string id, name, village, item_code, item_name, last_dispensed_at, due;
-      int64_t days;
+    const std::string lapsed_select =
+        "SELECT r.patient_id, r.station_id, p.name, p.village, p.same_as, i.code, i.name, r.last_dispensed_at, "
+        "r.due, r.item_id FROM refill_due r JOIN care_contact c ON c.patient_id = r.patient_id JOIN patients p ON "
+        "p.id = r.patient_id JOIN items i ON i.id = r.item_id WHERE r.active = 1 AND r.due < ?1";
+    auto read_lapsed = [&](db::Stmt& q) {
+      Station* st = in_scope(q.str(1));
+      if (!st) return std::optional<Lapsed>{};
+      Lapsed l{st, q.str(0), q.str(2), q.str(3), q.str(5), q.str(6), q.str(7), q.str(8), 0};
+      l.days = days_between(date_of(l.due), date_of(today_));
+      return std::optional<Lapsed>{std::move(l)};
     };
-    std::vector<Lapsed> lapsed;
+    std::vector<Lapsed> linked_lapsed;
     {
-      const std::string lapsed_sql =
-          counts_only
-              ? "SELECT r.patient_id, r.station_id, '', '', c.same_as, '', '', r.last_dispensed_at, r.due, r.item_id "
-                "FROM refill_due r JOIN care_contact c ON c.patient_id = r.patient_id WHERE r.active = 1 AND r.due < ?1"
-              : "SELECT r.patient_id, r.station_id, p.name, p.village, p.same_as, i.code, i.name, r.last_dispensed_at, "
-                "r.due, r.item_id FROM refill_due r JOIN patients p ON p.id = r.patient_id JOIN items i ON i.id = "
-                "r.item_id WHERE r.active = 1 AND r.due < ?1";
       std::set<std::pair<std::string, std::string>> seen;  // (person, item)
-      for (const auto& pass : passes) {
-        auto q = db_.prepare(lapsed_sql + (pass.empty() ? "" : " AND r.station_id = ?2"));
-        q.bind(1, today_);
-        if (!pass.empty()) q.bind(2, pass);
+      for (const auto& id : linked_ids) {
+        auto q = db_.prepare(lapsed_select + " AND r.patient_id = ?2");
+        q.bind(1, today_).bind(2, id);
         while (q.step()) {
-          Station* st = in_scope(q.str(1));
-          if (!st) continue;
-          Lapsed l{st, q.str(0), q.str(2), q.str(3), q.str(5), q.str(6), q.str(7), q.str(8), 0};
-          const std::string same_as = q.str(4), item = q.str(9);
-          if (linked(l.id, same_as)) {
-            auto person = person_of(l.id, same_as);
-            if (!seen.insert({person.person, item}).second) continue;
-            bool covered = false;
-            for (const auto& rec : person.records) {
-              auto c = db_.prepare("SELECT due FROM refill_due WHERE patient_id = ?1 AND item_id = ?2 AND due >= ?3");
-              c.bind(1, rec).bind(2, item).bind(3, today_);
-              if (c.step()) covered = true;
-            }
-            if (covered) continue;
+          auto l = read_lapsed(q);
+          if (!l) continue;
+          const std::string item = q.str(9);
+          auto person = person_of(l->id, q.str(4));
+          if (!seen.insert({person.person, item}).second) continue;
+          bool covered = false;
+          for (const auto& rec : person.records) {
+            auto c = db_.prepare("SELECT due FROM refill_due WHERE patient_id = ?1 AND item_id = ?2 AND due >= ?3");
+            c.bind(1, rec).bind(2, item).bind(3, today_);
+            if (c.step()) covered = true;
           }
-          l.days = days_between(date_of(l.due), date_of(today_));
-          lapsed.push_back(std::move(l));
+          if (covered) continue;
+          ++counts[l->st->index][2];
+          linked_lapsed.push_back(std::move(*l));
         }
       }
     }
-    std::stable_sort(lapsed.begin(), lapsed.end(), [](const Lapsed& a, const Lapsed& b) {
-      if (a.st->index != b.st->index) return a.st->index < b.st->index;
-      return a.days > b.days;
-    });
 
     ReportTable summary{"by_station",
                         "Patients without follow-up per station (covid-home: more than " +
@@ -369,9 +415,6 @@ class Reporter {
                         {"station_code", "station_name", "overdue_covid_home", "overdue_other", "lapsed_refills",
                          "last_sync", "stale"},
                         {}};
-    std::vector<std::array<int64_t, 3>> counts(stations_.size(), {0, 0, 0});
-    for (const auto& o : overdue) ++counts[o.st->index][o.covid ? 0 : 1];
-    for (const auto& l : lapsed) ++counts[l.st->index][2];
     for (const auto& st : stations_) {
       std::vector<ReportCell> row{txt(st.f.code), txt(st.f.name), num(counts[st.index][0]), num(counts[st.index][1]),
                                   num(counts[st.index][2])};
@@ -382,6 +425,61 @@ class Reporter {
       r_.tables.push_back(std::move(summary));
       return;
     }
+
+    // 3. The listings, station by station, worst first, at most `limit` rows
+    // each, read in that order from the indexes led by station_id.
+    std::string station_overdue_select = overdue_select, station_lapsed_select = lapsed_select;
+    station_overdue_select.replace(station_overdue_select.find("FROM care_contact c"), 19,
+                                   "FROM care_contact c INDEXED BY care_contact_station_due");
+    station_lapsed_select.replace(station_lapsed_select.find("FROM refill_due r"), 17,
+                                  "FROM refill_due r INDEXED BY refill_due_station");
+    const int64_t limit = list_limit();
+    bool cut = false;
+    for (const auto& st : stations_) {
+      std::vector<Overdue> mine;
+      for (bool covid : {true, false}) {
+        // Named: the planner would take care_contact_covid's province-wide range for covid-home.
+        auto q = db_.prepare(station_overdue_select + (covid ? is_covid : is_other) + unlinked +
+                             " AND c.station_id = ?2 ORDER BY c.last_contact LIMIT ?3");
+        q.bind(1, covid ? cut_covid : cut_other).bind(2, st.f.station_id).bind(3, limit);
+        while (q.step()) {
+          if (auto o = read_overdue(q, covid)) mine.push_back(std::move(*o));
+        }
+      }
+      for (const auto& o : linked_overdue) {
+        if (o.st == &st) mine.push_back(o);
+      }
+      // Covid-home first, then longest without contact.
+      std::stable_sort(mine.begin(), mine.end(), [](const Overdue& a, const Overdue& b) {
+        if (a.covid != b.covid) return a.covid;
+        return a.days > b.days;
+      });
+      if (limit >= 0 && static_cast<int64_t>(mine.size()) > limit) mine.resize(static_cast<size_t>(limit));
+      if (static_cast<int64_t>(mine.size()) < counts[st.index][0] + counts[st.index][1]) cut = true;
+      for (auto& o : mine) overdue.push_back(std::move(o));
+
+      std::vector<Lapsed> lap;
+      {
+        auto q = db_.prepare(station_lapsed_select + unlinked + " AND r.station_id = ?2 ORDER BY r.due LIMIT ?3");
+        q.bind(1, today_).bind(2, st.f.station_id).bind(3, limit);
+        while (q.step()) {
+          if (auto l = read_lapsed(q)) lap.push_back(std::move(*l));
+        }
+      }
+      for (const auto& l : linked_lapsed) {
+        if (l.st == &st) lap.push_back(l);
+      }
+      std::stable_sort(lap.begin(), lap.end(), [](const Lapsed& a, const Lapsed& b) { return a.days > b.days; });
+      if (limit >= 0 && static_cast<int64_t>(lap.size()) > limit) lap.resize(static_cast<size_t>(limit));
+      if (static_cast<int64_t>(lap.size()) < counts[st.index][2]) cut = true;
+      for (auto& l : lap) lapsed.push_back(std::move(l));
+    }
+    if (cut) {
+      r_.notes.push_back("The lists show at most " + std::to_string(limit) +
+                         " patients per station, the worst first; the counts in by_station are complete (--limit 0 "
+                         "lists every one).");
+    }
+
     ReportTable t1{"overdue", "Overdue for a visit, per station, worst first",
                    {"station_code", "patient_id", "name", "village", "categories", "last_contact",
                     "days_without_contact", "limit_days", "station_stale"},

@@ -28,6 +28,10 @@ void setup_report(CLI::App& app, Context& ctx) {
   cmd->add_option("--overdue-days", a->options.settings.other_overdue_days,
                   "followup: any other patient under care is overdue after this many days (default 30)");
   cmd->add_option("--date", a->options.date, "daily: the day YYYY-MM-DD (default today)");
+  cmd->add_option("--limit", a->options.list_limit,
+                  "followup: patients listed per station, worst first (0: all; default: all for one station, " +
+                      std::to_string(kDefaultListLimit) + " for several; the counts are always complete)")
+      ->check(CLI::Range(0, 1'000'000));
   auto* csv = cmd->add_flag("--csv", a->csv, "Print CSV (each table with its header, tables separated by an empty line)");
   cmd->add_option("--output", a->output, "Write to this file instead of the terminal");
   csv->excludes(app.get_option("--json"));

@@ -447,7 +447,7 @@ struct SyncService::Handlers {
     return caller;
   }
 
-  // GET /v1/reports/NAME?station=&district=&stale_days=&covid_days=&overdue_days=&date=&format=json|csv
+  // GET /v1/reports/NAME?station=&district=&stale_days=&covid_days=&overdue_days=&date=&limit=&format=json|csv
   Response report(const Request& req) {
     return guarded("report", req, [&](Response& res, Ctx& ctx) {
       const std::string name = req.path.substr(std::string("/v1/reports/").size());
@@ -468,6 +468,11 @@ struct SyncService::Handlers {
       o.stale_days = static_cast<int>(*stale);
       o.settings.covid_overdue_days = static_cast<int>(*covid);
       o.settings.other_overdue_days = static_cast<int>(*other);
+      if (!text("limit").empty()) {
+        auto limit = int_param(req, "limit", 0, 0, 1'000'000);
+        if (!limit) return fail(res, ctx, 400, "bad_request", "limit: must be a whole number from 0 to 1000000");
+        o.list_limit = static_cast<int>(*limit);
+      }
       const std::string format = text("format").empty() ? "json" : text("format");
       if (format != "json" && format != "csv") {
         return fail(res, ctx, 400, "bad_request", "format: must be json or csv, got \"" + format.substr(0, 20) + "\"");

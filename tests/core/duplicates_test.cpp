@@ -262,3 +262,44 @@ TEST_CASE("the daily census counts a linked person once, and still counts one wh
   CHECK(must(pv.centre.store->get_patient(keep)).status == "moved");
   CHECK(under_care() == 1);
 }
+
+TEST_CASE("followup lists at most --limit patients per station, worst first, and its counts stay complete",
+          "[duplicates][reports]") {
+  Province pv;
+  pv.add(0, "Lò Văn A", "1940", "Bản Một");
+  pv.centre.clock.advance(kDayMs);
+  pv.devices[0]->clock.advance(kDayMs);
+  pv.add(0, "Lò Văn B", "1941", "Bản Một");
+  pv.add(0, "Lò Văn C", "1942", "Bản Một");
+  pv.add(1, "Lò Văn D", "1943", "Bản Hai");
+  pv.centre.clock.advance(40 * kDayMs);  // every one of them past the 30-day limit
+  auto table_of = [](const CentralReport& r, const std::string& name) -> const ReportTable& {
+    for (const auto& t : r.tables) {
+      if (t.name == name) return t;
+    }
+    FAIL("no table " << name);
+    return r.tables.at(0);
+  };
+  auto overdue_of = [&](std::optional<int> limit, const std::string& station = "") {
+    CentralReportOptions o;
+    o.list_limit = limit;
+    o.station = station;
+    return must(pv.centre.store->central_report("followup", o));
+  };
+  const CentralReport two = overdue_of(2);
+  const ReportTable& listed = table_of(two, "overdue");
+  REQUIRE(listed.rows.size() == 3);  // two of An Hòa's three, Đông Hội's one
+  CHECK(std::get<std::string>(listed.rows[0][2]) == "Lò Văn A");  // the longest without contact first
+  CHECK(std::get<int64_t>(table_of(two, "by_station").rows[0][3]) == 3);  // the count is complete
+  auto says_cut = [](const CentralReport& r) {
+    return std::any_of(r.notes.begin(), r.notes.end(),
+                       [](const std::string& n) { return n.find("patients per station, the worst first") != n.npos; });
+  };
+  CHECK(says_cut(two));
+  CHECK(std::any_of(two.notes.begin(), two.notes.end(),
+                    [](const std::string& n) { return n.find("at most 2 patients per station") != n.npos; }));
+  CHECK(table_of(overdue_of(0), "overdue").rows.size() == 4);
+  CHECK_FALSE(says_cut(overdue_of(0)));
+  CHECK(table_of(overdue_of(std::nullopt), "overdue").rows.size() == 4);  // default 20 for several stations
+  CHECK(table_of(overdue_of(std::nullopt, "TYT-ANHOA"), "overdue").rows.size() == 3);
+}

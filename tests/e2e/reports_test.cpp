@@ -355,6 +355,13 @@ TEST_CASE("the centre's reports find each seeded situation with the right number
     REQUIRE(bad);
     CHECK(bad->status == 400);
     CHECK_THAT(bad->body, Contains("stale_days"));
+    auto bad_limit = https_get(centre.server().port, "/v1/reports/followup?limit=-1", auth);
+    REQUIRE(bad_limit);
+    CHECK(bad_limit->status == 400);
+    CHECK_THAT(bad_limit->body, Contains("limit"));
+    auto all_listed = https_get(centre.server().port, "/v1/reports/followup?limit=0", auth);
+    REQUIRE(all_listed);
+    CHECK(all_listed->status == 200);
     const int64_t before = query_int(centre.db(), "SELECT count(*) FROM changes");
     auto post = https_post(centre.server().port, "/v1/reports/stations", "{}", auth);
     REQUIRE(post);

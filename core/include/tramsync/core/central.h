@@ -18,12 +18,19 @@ namespace tramsync {
 // The report names, in the order `report --help` lists them.
 inline const std::vector<std::string> kCentralReports = {"stations", "followup", "stock", "waste", "daily"};
 
+// How many patients per station followup lists when a report covers several
+// stations (its counts are always complete; one station's report lists all).
+inline constexpr int kDefaultListLimit = 20;
+
 struct CentralReportOptions {
   std::string station;   // a station code (or id): only that station; empty: all
   std::string district;  // only the stations of this district (compared diacritics- and case-insensitively)
   int stale_days = 3;    // a station not synced for more than this is named as stale
   ReportSettings settings;                 // overdue limits, expiry window
   std::optional<std::string> date;         // `daily`: the day (default today, centre-local)
+  // `followup`: patients listed per station (0: all; default: all for one
+  // station, kDefaultListLimit for several). Counts are never cut.
+  std::optional<int> list_limit;
 };
 
 // How fresh one station's data is at the centre.
