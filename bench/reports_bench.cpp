@@ -27,7 +27,7 @@
 //    within 30 days); reserves for 10 items; 20 waste batches at every stage;
 //    voids of 1 % of visits, 0.5 % of dispenses and 2 % of waste stages.
 //    Not generated: households, staff, conflicts, quarantine, duplicate links
-//    (patients.same_as: no write path sets it yet).
+//    (patients.same_as, which only the reviewer's duplicates merge sets).
 //
 // 2. Times each report over all stations, one station (--station, default the
 //    middle one) and one district (--district, default that station's), with

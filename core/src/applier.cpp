@@ -2,13 +2,11 @@
 #include "applier.h"
 
 #include <algorithm>
-#include <cmath>
 #include <map>
 
 #include "entity.h"
 #include "record_spec.h"
 #include "tramsync/core/hlc.h"
-#include "tramsync/core/text.h"
 #include "tramsync/core/validate.h"
 
 namespace tramsync {

@@ -11,7 +11,6 @@
 #include <map>
 #include <set>
 #include <unordered_map>
-#include <unordered_set>
 
 #include "store_impl.h"
 #include "tramsync/core/text.h"
@@ -157,8 +156,6 @@ class Reporter {
     auto it = by_id_.find(station_id);
     return it == by_id_.end() ? nullptr : it->second;
   }
-  // Only one station asked for: queries may narrow to it in SQL.
-  std::string only_station() const { return stations_.size() == 1 ? stations_[0].f.station_id : ""; }
   // How a per-station query covers the scope: one pass over every station
   // (""), or one pass per station of a --station/--district scope, each
   // narrowed in SQL through an index led by station_id, rather than a pass
@@ -168,6 +165,19 @@ class Reporter {
     std::vector<std::string> out;
     for (const auto& st : stations_) out.push_back(st.f.station_id);
     return out;
+  }
+  // Runs a per-station query over the scope, once per station_passes():
+  // `where` is the query up to its last WHERE condition, `col` the station
+  // column narrowed to ?9 on a station's pass, `tail` what follows (GROUP BY
+  // ...); `bind` binds the other parameters, `row` reads each row.
+  template <typename Bind, typename Row>
+  void each_pass(const std::string& where, const char* col, const std::string& tail, Bind&& bind, Row&& row) {
+    for (const auto& pass : station_passes()) {
+      auto q = db_.prepare(where + (pass.empty() ? std::string() : std::string(" AND ") + col + " = ?9") + tail);
+      bind(q);
+      if (!pass.empty()) q.bind(9, pass);
+      while (q.step()) row(q);
+    }
   }
 
   void freshness_cells(std::vector<ReportCell>& row, const StationFreshness& f) {
@@ -245,9 +255,6 @@ class Reporter {
     }
     return p;
   }
-  bool linked(const std::string& id, const std::string& same_as) {
-    return !same_as.empty() || duplicates().count(id) > 0;
-  }
 
   // A record that is one person with others (linked by `duplicates merge`:
   // it names a kept record, or is the kept record of some), as SQL over
@@ -281,9 +288,7 @@ class Reporter {
     const std::string is_covid = " AND (c.categories & " + covid_bit + ") != 0";
     const std::string is_other = " AND c.categories != 0 AND (c.categories & " + covid_bit + ") = 0";
     const std::string unlinked = " AND NOT " + linked_sql("c");
-    const auto passes = station_passes();
-    const size_t n = stations_.size();
-    std::vector<std::array<int64_t, 3>> counts(n, {0, 0, 0});  // covid, other, lapsed
+    std::vector<std::array<int64_t, 3>> counts(stations_.size(), {0, 0, 0});  // covid, other, lapsed
 
     struct Overdue {
       Station* st;
@@ -301,28 +306,21 @@ class Reporter {
 
     // 1. Counts of the records that are nobody else's.
     for (bool covid : {true, false}) {
-      for (const auto& pass : passes) {
-        auto q = db_.prepare("SELECT c.station_id, count(*) FROM care_contact c WHERE c.active = 1 AND "
-                             "c.last_contact < ?1" + (covid ? is_covid : is_other) + unlinked +
-                             (pass.empty() ? "" : " AND c.station_id = ?2") + " GROUP BY c.station_id");
-        q.bind(1, covid ? cut_covid : cut_other);
-        if (!pass.empty()) q.bind(2, pass);
-        while (q.step()) {
-          if (Station* st = in_scope(q.str(0))) counts[st->index][covid ? 0 : 1] += q.i64(1);
-        }
-      }
+      each_pass(
+          "SELECT c.station_id, count(*) FROM care_contact c WHERE c.active = 1 AND c.last_contact < ?1" +
+              (covid ? is_covid : is_other) + unlinked,
+          "c.station_id", " GROUP BY c.station_id", [&](db::Stmt& q) { q.bind(1, covid ? cut_covid : cut_other); },
+          [&](db::Stmt& q) {
+            if (Station* st = in_scope(q.str(0))) counts[st->index][covid ? 0 : 1] += q.i64(1);
+          });
     }
-    for (const auto& pass : passes) {
-      auto q = db_.prepare(
-          "SELECT r.station_id, count(*) FROM refill_due r JOIN care_contact c ON c.patient_id = r.patient_id WHERE "
-          "r.active = 1 AND r.due < ?1" + unlinked + (pass.empty() ? "" : " AND r.station_id = ?2") +
-          " GROUP BY r.station_id");
-      q.bind(1, today_);
-      if (!pass.empty()) q.bind(2, pass);
-      while (q.step()) {
-        if (Station* st = in_scope(q.str(0))) counts[st->index][2] += q.i64(1);
-      }
-    }
+    each_pass(
+        "SELECT r.station_id, count(*) FROM refill_due r JOIN care_contact c ON c.patient_id = r.patient_id WHERE "
+        "r.active = 1 AND r.due < ?1" + unlinked,
+        "r.station_id", " GROUP BY r.station_id", [&](db::Stmt& q) { q.bind(1, today_); },
+        [&](db::Stmt& q) {
+          if (Station* st = in_scope(q.str(0))) counts[st->index][2] += q.i64(1);
+        });
 
     // 2. Linked records, as persons: counted and always listed (they are few).
     const std::string cats =
@@ -508,7 +506,6 @@ class Reporter {
   void stock_report() {
     const std::string soon = add_days(date_of(today_), o_.settings.expiring_within_days).str();
     const std::string since = add_days(date_of(today_), -29).str();  // the last 30 days, today included
-    const std::string only = only_station();
     struct Line {
       Station* st = nullptr;
       std::string item_id;
@@ -524,48 +521,32 @@ class Reporter {
     };
     // Per station of a --station/--district scope through indexes led by
     // station_id; the whole province in one pass.
-    const auto passes = station_passes();
-    {
-      const std::string sql =
-          "SELECT station_id, item_id, "
-          "sum(CASE WHEN expiry = '' OR expiry >= ?1 THEN on_hand ELSE 0 END), "
-          "sum(CASE WHEN expiry != '' AND expiry < ?1 THEN on_hand ELSE 0 END), "
-          "sum(CASE WHEN expiry != '' AND expiry >= ?1 AND expiry <= ?2 AND on_hand > 0 THEN on_hand ELSE 0 END) "
-          "FROM stock_balance";
-      for (const auto& pass : passes) {
-        auto q = db_.prepare(sql + (pass.empty() ? "" : " WHERE station_id = ?3") + " GROUP BY station_id, item_id");
-        q.bind(1, today_).bind(2, soon);
-        if (!pass.empty()) q.bind(3, pass);
-        while (q.step()) {
+    each_pass(
+        "SELECT station_id, item_id, "
+        "sum(CASE WHEN expiry = '' OR expiry >= ?1 THEN on_hand ELSE 0 END), "
+        "sum(CASE WHEN expiry != '' AND expiry < ?1 THEN on_hand ELSE 0 END), "
+        "sum(CASE WHEN expiry != '' AND expiry >= ?1 AND expiry <= ?2 AND on_hand > 0 THEN on_hand ELSE 0 END) "
+        "FROM stock_balance WHERE 1",
+        "station_id", " GROUP BY station_id, item_id", [&](db::Stmt& q) { q.bind(1, today_).bind(2, soon); },
+        [&](db::Stmt& q) {
           Station* st = in_scope(q.str(0));
-          if (!st) continue;
+          if (!st) return;
           Line& l = line(st, q.str(1));
           l.on_hand = q.i64(2);
           l.expired = q.i64(3);
           l.expiring = q.i64(4);
-        }
-      }
-    }
-    {
-      auto q = db_.prepare("SELECT station_id, item_id, level FROM item_reserves" +
-                           std::string(only.empty() ? "" : " WHERE station_id = ?1"));
-      if (!only.empty()) q.bind(1, only);
-      while (q.step()) {
-        if (Station* st = in_scope(q.str(0))) line(st, q.str(1)).reserve = q.i64(2);
-      }
-    }
-    {
-      for (const auto& pass : passes) {
-        auto q = db_.prepare(
-            "SELECT station_id, item_id, sum(quantity) FROM dispensed_daily WHERE day >= ?1 AND day <= ?2" +
-            std::string(pass.empty() ? "" : " AND station_id = ?3") + " GROUP BY station_id, item_id");
-        q.bind(1, since).bind(2, today_);
-        if (!pass.empty()) q.bind(3, pass);
-        while (q.step()) {
+        });
+    each_pass(
+        "SELECT station_id, item_id, level FROM item_reserves WHERE 1", "station_id", "", [](db::Stmt&) {},
+        [&](db::Stmt& q) {
+          if (Station* st = in_scope(q.str(0))) line(st, q.str(1)).reserve = q.i64(2);
+        });
+    each_pass(
+        "SELECT station_id, item_id, sum(quantity) FROM dispensed_daily WHERE day >= ?1 AND day <= ?2", "station_id",
+        " GROUP BY station_id, item_id", [&](db::Stmt& q) { q.bind(1, since).bind(2, today_); },
+        [&](db::Stmt& q) {
           if (Station* st = in_scope(q.str(0))) line(st, q.str(1)).dispensed = q.i64(2);
-        }
-      }
-    }
+        });
     struct ItemInfo {
       std::string code, name, unit;
     };
@@ -633,7 +614,6 @@ class Reporter {
   // --- waste ---------------------------------------------------------------------------
 
   void waste_report() {
-    const std::string only = only_station();
     struct Batch {
       Station* st;
       std::string id, kind, stage, stage_at, bagged_at, to_org;
@@ -641,23 +621,21 @@ class Reporter {
       double kg;
     };
     std::vector<Batch> pending;
-    auto q = db_.prepare(
+    each_pass(
         "SELECT w.batch_id, w.station_id, w.rank, w.stage_at, b.kind, b.bags, b.weight_kg, b.created_at, "
-        "coalesce((SELECT s.to_org FROM waste_stages s WHERE s.batch_id = w.batch_id AND s.to_org != '' AND NOT EXISTS "
-        "(SELECT 1 FROM voids x WHERE x.event_id = s.id) ORDER BY s.rank DESC, s.at DESC LIMIT 1), '') "
-        "FROM waste_state w JOIN waste_batches b ON b.id = w.batch_id WHERE w.rank < ?1" +
-        std::string(only.empty() ? "" : " AND w.station_id = ?2"));
-    q.bind(1, kTreatedRank);
-    if (!only.empty()) q.bind(2, only);
-    while (q.step()) {
-      Station* st = in_scope(q.str(1));
-      if (!st) continue;
-      int64_t rank = std::clamp<int64_t>(q.i64(2), 0, static_cast<int64_t>(kWasteStages.size()) - 1);
-      Batch b{st, q.str(0), q.str(4), kWasteStages[static_cast<size_t>(rank)], q.str(3), q.str(7), q.str(8),
-              q.i64(5), 0, q.dbl(6)};
-      b.age = std::max<int64_t>(0, (now_ms_ - ms_from_local_time(b.bagged_at, offset_)) / kDayMs);
-      pending.push_back(std::move(b));
-    }
+        "coalesce((SELECT s.to_org FROM waste_stages s WHERE s.batch_id = w.batch_id AND s.to_org != '' AND NOT "
+        "EXISTS (SELECT 1 FROM voids x WHERE x.event_id = s.id) ORDER BY s.rank DESC, s.at DESC LIMIT 1), '') "
+        "FROM waste_state w JOIN waste_batches b ON b.id = w.batch_id WHERE w.rank < ?1",
+        "w.station_id", "", [&](db::Stmt& q) { q.bind(1, kTreatedRank); },
+        [&](db::Stmt& q) {
+          Station* st = in_scope(q.str(1));
+          if (!st) return;
+          int64_t rank = std::clamp<int64_t>(q.i64(2), 0, static_cast<int64_t>(kWasteStages.size()) - 1);
+          Batch b{st, q.str(0), q.str(4), kWasteStages[static_cast<size_t>(rank)], q.str(3), q.str(7), q.str(8),
+                  q.i64(5), 0, q.dbl(6)};
+          b.age = std::max<int64_t>(0, (now_ms_ - ms_from_local_time(b.bagged_at, offset_)) / kDayMs);
+          pending.push_back(std::move(b));
+        });
     std::stable_sort(pending.begin(), pending.end(), [](const Batch& a, const Batch& b) {
       if (a.st->index != b.st->index) return a.st->index < b.st->index;
       return a.bagged_at < b.bagged_at;
@@ -724,13 +702,12 @@ class Reporter {
     const std::string end = is_today ? now_ : day + "T23:59:59";
     const std::string from = day + "T00:00:00", to = day + "T23:59:59";
     const size_t n = stations_.size();
-    // Per station: categories..., total, new, closed, visits, referrals, dispensings, overdue, under_reserve,
-    // waste batches, waste kg.
+    // Per station: the categories; v = under care, new, closed, visits, referrals, dispensings; then overdue,
+    // items under reserve, waste batches, waste kg.
     std::vector<std::map<std::string, int64_t>> by_cat(n);
-    std::vector<std::array<int64_t, 7>> v(n, {0, 0, 0, 0, 0, 0, 0});
+    std::vector<std::array<int64_t, 6>> v(n, {0, 0, 0, 0, 0, 0});
     std::vector<int64_t> overdue(n, 0), under(n, 0), waste(n, 0);
     std::vector<double> waste_kg(n, 0);
-    const std::string only = only_station();
     // A linked duplicate counts once, under the record kept (if the kept record is here).
     const std::string person_once =
         " AND (c.same_as = '' OR NOT EXISTS (SELECT 1 FROM patients k WHERE k.id = c.same_as))";
@@ -740,7 +717,6 @@ class Reporter {
     const std::string census_once =
         " AND (c.same_as = '' OR NOT EXISTS (SELECT 1 FROM care_contact k WHERE k.patient_id = c.same_as AND "
         "k.categories != 0 AND k.created_at <= ?1 AND (k.active = 1 OR k.status_changed_at > ?1)))";
-    const std::string in_station = only.empty() ? "" : " AND c.station_id = ?9";
     // The census over the stations in one pass of care_contact's indexes (it
     // keeps created_at, status, same_as and the categories as a bit mask,
     // migration 8), rather than every patient and its categories per station.
@@ -753,39 +729,29 @@ class Reporter {
       }
       sql += " FROM care_contact c WHERE c.categories != 0 AND c.created_at <= ?1 AND (c.active = 1 OR "
              "c.status_changed_at > ?1)" + census_once;
-      for (const auto& pass : station_passes()) {
-        auto q = db_.prepare(sql + (pass.empty() ? "" : " AND c.station_id = ?9") + " GROUP BY c.station_id");
-        q.bind(1, end);
-        if (!pass.empty()) q.bind(9, pass);
-        while (q.step()) {
-          Station* st = in_scope(q.str(0));
-          if (!st) continue;
-          v[st->index][0] = q.i64(1);
-          for (size_t k = 0; k < kCategories.size(); ++k) {
-            by_cat[st->index][kCategories[k]] = q.i64(static_cast<int>(k) + 2);
-          }
-        }
-      }
+      each_pass(sql, "c.station_id", " GROUP BY c.station_id", [&](db::Stmt& q) { q.bind(1, end); },
+                [&](db::Stmt& q) {
+                  Station* st = in_scope(q.str(0));
+                  if (!st) return;
+                  v[st->index][0] = q.i64(1);
+                  for (size_t k = 0; k < kCategories.size(); ++k) {
+                    by_cat[st->index][kCategories[k]] = q.i64(static_cast<int>(k) + 2);
+                  }
+                });
     }
-    {
-      auto q = db_.prepare("SELECT c.station_id, count(*) FROM care_contact c WHERE c.created_at >= ?1 AND "
-                           "c.created_at <= ?2" + person_once + in_station + " GROUP BY c.station_id");
-      q.bind(1, from).bind(2, to);
-      if (!only.empty()) q.bind(9, only);
-      while (q.step()) {
-        if (Station* st = in_scope(q.str(0))) v[st->index][1] = q.i64(1);
-      }
-    }
-    {
-      auto q = db_.prepare("SELECT c.station_id, count(*) FROM care_contact c WHERE c.active = 0 AND "
-                           "c.status_changed_at >= ?1 AND c.status_changed_at <= ?2" + person_once + in_station +
-                           " GROUP BY c.station_id");
-      q.bind(1, from).bind(2, to);
-      if (!only.empty()) q.bind(9, only);
-      while (q.step()) {
-        if (Station* st = in_scope(q.str(0))) v[st->index][2] = q.i64(1);
-      }
-    }
+    // Registered that day (1) and closed that day (2).
+    each_pass("SELECT c.station_id, count(*) FROM care_contact c WHERE c.created_at >= ?1 AND c.created_at <= ?2" +
+                  person_once,
+              "c.station_id", " GROUP BY c.station_id", [&](db::Stmt& q) { q.bind(1, from).bind(2, to); },
+              [&](db::Stmt& q) {
+                if (Station* st = in_scope(q.str(0))) v[st->index][1] = q.i64(1);
+              });
+    each_pass("SELECT c.station_id, count(*) FROM care_contact c WHERE c.active = 0 AND c.status_changed_at >= ?1 "
+              "AND c.status_changed_at <= ?2" + person_once,
+              "c.station_id", " GROUP BY c.station_id", [&](db::Stmt& q) { q.bind(1, from).bind(2, to); },
+              [&](db::Stmt& q) {
+                if (Station* st = in_scope(q.str(0))) v[st->index][2] = q.i64(1);
+              });
     // The day's events, per station through (station_id, at) indexes: a day is small.
     for (auto& st : stations_) {
       auto q = db_.prepare(
@@ -801,20 +767,16 @@ class Reporter {
         for (int k = 0; k < 3; ++k) v[st.index][static_cast<size_t>(k) + 3] = q.i64(k);
       }
     }
-    {
-      auto q = db_.prepare(
-          "SELECT w.station_id, count(*), coalesce(sum(b.weight_kg), 0) FROM waste_state w JOIN waste_batches b ON "
-          "b.id = w.batch_id WHERE w.rank < ?1 AND b.created_at <= ?2" +
-          std::string(only.empty() ? "" : " AND w.station_id = ?9") + " GROUP BY w.station_id");
-      q.bind(1, kTreatedRank).bind(2, end);
-      if (!only.empty()) q.bind(9, only);
-      while (q.step()) {
-        if (Station* st = in_scope(q.str(0))) {
-          waste[st->index] = q.i64(1);
-          waste_kg[st->index] = q.dbl(2);
-        }
-      }
-    }
+    each_pass(
+        "SELECT w.station_id, count(*), coalesce(sum(b.weight_kg), 0) FROM waste_state w JOIN waste_batches b ON "
+        "b.id = w.batch_id WHERE w.rank < ?1 AND b.created_at <= ?2",
+        "w.station_id", " GROUP BY w.station_id", [&](db::Stmt& q) { q.bind(1, kTreatedRank).bind(2, end); },
+        [&](db::Stmt& q) {
+          if (Station* st = in_scope(q.str(0))) {
+            waste[st->index] = q.i64(1);
+            waste_kg[st->index] = q.dbl(2);
+          }
+        });
     if (is_today) {
       // Overdue and stock as they stand now (their history is not kept).
       followup_report(/*counts_only=*/true);

@@ -4,12 +4,8 @@
 #include <map>
 
 #include "applier.h"
-#include "entity.h"
 #include "store_impl.h"
-#include "tramsync/core/hlc.h"
-#include "tramsync/core/merge.h"
 #include "tramsync/core/text.h"
-#include "tramsync/core/validate.h"
 
 namespace tramsync {
 

@@ -200,8 +200,6 @@ std::string decided_by(StoreImpl& s) {
   return id->station_name.empty() ? id->device_name : id->station_name;
 }
 
-json version_json(const merge::Version& v) { return json::array({v.hlc, v.origin}); }
-
 }  // namespace
 
 // --- conflicts ------------------------------------------------------------------------
@@ -311,7 +309,7 @@ Result<ConflictDecision> Store::resolve_conflict(const std::string& id_or_prefix
       }
     }
     json versions = json::array();
-    for (const auto& v : seen) versions.push_back(version_json(v));
+    for (const auto& v : seen) versions.push_back(StoreImpl::version_of(v.hlc, v.origin));
     json entry = {{"versions", versions}, {"keep", d.keep}, {"by", decided_by(*impl_)}, {"at", impl_->local_now()}};
     if (!validate::trim(note).empty()) entry["note"] = validate::trim(note);
 
@@ -322,12 +320,7 @@ Result<ConflictDecision> Store::resolve_conflict(const std::string& id_or_prefix
                                               json{{"resolves", {{c.field, entry}}}});
     auto res = parse_resolution(entry, merge::Version{hlc, impl_->device_id()});
     d.closed = close_covered_conflicts(a, c.kind, c.record_id, c.field, *res);
-    {
-      auto q = a.db().prepare(std::string("SELECT ") + kChangeColumns +
-                              " FROM changes WHERE origin = ?1 AND hlc = ?2 AND record_id = ?3");
-      q.bind(1, impl_->device_id()).bind(2, hlc).bind(3, c.record_id);
-      if (q.step()) d.change = read_change(q);
-    }
+    d.change = a.last_appended();
     return d;
   });
 }
@@ -429,18 +422,13 @@ Result<QuarantineDecision> Store::release_quarantined(int64_t id, const std::str
     if (step.status == ApplyStatus::kDuplicate) {
       decision += "; the same event was already here";
     } else if (restamp) {
-      json payload = json::parse(c.payload);
-      const uint64_t hlc = a.append_change(c.kind, c.record_id, c.station_id, payload);
-      auto q = a.db().prepare("SELECT seq FROM changes WHERE origin = ?1 AND hlc = ?2 AND record_id = ?3");
-      q.bind(1, impl_->device_id()).bind(2, hlc).bind(3, c.record_id);
-      if (q.step()) d.seq = q.i64(0);
+      a.append_change(c.kind, c.record_id, c.station_id, json::parse(c.payload));
+      d.seq = a.last_appended().seq;
       decision += "; applied as this node's change at its own time (the writing device's clock was " +
                   std::to_string(ahead_ms / 86'400'000) + " days ahead)";
     } else {
       a.append_remote(c, c.from_peer);
-      auto q = a.db().prepare("SELECT seq FROM changes WHERE origin = ?1 AND origin_seq = ?2");
-      q.bind(1, c.origin).bind(2, c.origin_seq);
-      if (q.step()) d.seq = q.i64(0);
+      d.seq = a.last_appended().seq;
       decision += "; applied";
     }
     if (!validate::trim(note).empty()) decision += ": " + validate::trim(note);
@@ -520,6 +508,17 @@ std::vector<Candidate> read_candidates(db::Db& db, const std::string& where, con
     out.push_back(std::move(c));
   }
   return out;
+}
+
+// Points patient `id` (of `station`) at the record kept, `keep` of station
+// `keep_code` ("" "": no link), as a patient change made here; returns it.
+Change set_link(Action& a, const std::string& id, const std::string& station, const std::string& keep,
+                const std::string& keep_code) {
+  const RecordSpec& spec = *find_spec(kind::kPatient);
+  write_field(a.db(), spec, id, "same_as", keep);
+  write_field(a.db(), spec, id, "same_as_station", keep_code);
+  record_entity_update(a, spec.table, spec.kind, id, station, json{{"same_as", keep}, {"same_as_station", keep_code}});
+  return a.last_appended();
 }
 
 // Already one person at the centre: one links to the other, or both to a third.
@@ -638,7 +637,6 @@ Result<PatientMerge> Store::merge_patients(const std::string& keep, const std::s
     }
     if (o[1] == *keep_id) return Error::refused("OTHER", "is already linked to " + *keep_id, other);
     if (!o[1].empty()) return Error::refused("OTHER", "is already linked to patient " + o[1], other);
-    const RecordSpec* spec = find_spec(kind::kPatient);
     PatientMerge m;
     m.keep_id = *keep_id;
     m.keep_station_code = k[2];
@@ -653,16 +651,7 @@ Result<PatientMerge> Store::merge_patients(const std::string& keep, const std::s
         m.relinked.push_back(q.str(0));
       }
     }
-    for (const auto& [id, station] : targets) {
-      write_field(a.db(), *spec, id, "same_as", *keep_id);
-      write_field(a.db(), *spec, id, "same_as_station", k[2]);
-      const uint64_t hlc = record_entity_update(a, spec->table, spec->kind, id, station,
-                                                json{{"same_as", *keep_id}, {"same_as_station", k[2]}});
-      auto q = a.db().prepare(std::string("SELECT ") + kChangeColumns +
-                              " FROM changes WHERE origin = ?1 AND hlc = ?2 AND record_id = ?3");
-      q.bind(1, impl_->device_id()).bind(2, hlc).bind(3, id);
-      if (q.step()) m.changes.push_back(read_change(q));
-    }
+    for (const auto& [id, station] : targets) m.changes.push_back(set_link(a, id, station, *keep_id, k[2]));
     return m;
   });
 }
@@ -679,19 +668,11 @@ Result<PatientMerge> Store::unlink_patient(const std::string& other) {
     const std::string station = q.str(0), same_as = q.str(1), same_as_station = q.str(2);
     q.release();
     if (same_as.empty()) return Error::refused("OTHER", "is not linked to another record", other);
-    const RecordSpec* spec = find_spec(kind::kPatient);
     PatientMerge m;
     m.keep_id = same_as;
     m.keep_station_code = same_as_station;
     m.other_id = *other_id;
-    write_field(a.db(), *spec, *other_id, "same_as", "");
-    write_field(a.db(), *spec, *other_id, "same_as_station", "");
-    const uint64_t hlc = record_entity_update(a, spec->table, spec->kind, *other_id, station,
-                                              json{{"same_as", ""}, {"same_as_station", ""}});
-    auto c = a.db().prepare(std::string("SELECT ") + kChangeColumns +
-                            " FROM changes WHERE origin = ?1 AND hlc = ?2 AND record_id = ?3");
-    c.bind(1, impl_->device_id()).bind(2, hlc).bind(3, *other_id);
-    if (c.step()) m.changes.push_back(read_change(c));
+    m.changes.push_back(set_link(a, *other_id, station, "", ""));
     return m;
   });
 }

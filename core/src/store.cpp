@@ -59,6 +59,9 @@ void Action::insert_change(const Change& c, const std::optional<std::string>& fr
       .bind(7, c.payload)
       .bind(8, from_peer)
       .run();
+  last_ = c;
+  last_.seq = db().last_insert_rowid();
+  last_.from_peer = from_peer.value_or("");
 }
 
 void Action::finish() { s_.set_meta(txn_, "hlc", std::to_string(hlc_.last())); }

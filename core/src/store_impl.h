@@ -49,6 +49,9 @@ class Action {
   // Appends a change received from `from_peer`, keeping its identity and clock,
   // and advances this node's clock past it (the HLC receive rule).
   void append_remote(const Change& c, const std::string& from_peer);
+  // The change the last append_change or append_remote wrote, with its seq in
+  // this node's log (for a command that returns what it appended).
+  const Change& last_appended() const { return last_; }
   // Persists the clock. Called by act() before commit.
   void finish();
 
@@ -60,6 +63,7 @@ class Action {
   Hlc hlc_;
   std::optional<uint64_t> reserved_;
   int64_t next_origin_seq_ = 0;
+  Change last_;
 };
 
 class StoreImpl {
