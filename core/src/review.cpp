@@ -213,7 +213,7 @@ std::vector<ConflictRow> Store::conflicts(bool open_only) {
 }
 
 Result<ConflictDecision> Store::resolve_conflict(const std::string& id_or_prefix, const std::string& keep,
-                                                 const std::string& note) {
+                                                 const std::string& note, Decider by) {
   const char* ctx = "conflict resolve";
   if (auto st = require_central(*impl_, "resolves conflicts"); !st) return std::move(st.error()).in(ctx);
   if (auto st = validate::optional_text("note", note); !st) return std::move(st.error()).in(ctx);
@@ -229,11 +229,19 @@ Result<ConflictDecision> Store::resolve_conflict(const std::string& id_or_prefix
     }
     const ConflictRow& c = d.conflict;
     if (c.status != "open") {
-      return Error::refused("conflict", "is already " + c.status + (c.resolution.empty() ? "" : " (" + c.resolution + ")"),
-                            id_or_prefix);
+      return Error{ErrorCode::kConflict, "", "conflict",
+                   "is already " + c.status + (c.resolution.empty() ? "" : " (" + c.resolution + ")"), id_or_prefix};
     }
     const RecordSpec* spec = find_spec(c.kind);
-    if (!spec || spec->is_event) return Error::refused("conflict", "is on a record kind this version cannot edit", c.kind);
+    if (!spec || spec->is_event) {
+      return Error{ErrorCode::kConflict, "", "conflict", "is on a record kind this version cannot edit", c.kind};
+    }
+    if (by == Decider::kReviewer && (c.kind == kind::kDevice || c.kind == kind::kStation)) {
+      return Error::refused("conflict",
+                            "is on a " + c.kind + " registration: the centre's operator settles it (tramsync-server "
+                            "conflicts resolve), not a reviewer token",
+                            id_or_prefix);
+    }
     auto stored = stored_field(a.db(), *spec, c.record_id, c.field);
     if (!stored) return Error::not_found(c.kind, c.record_id);
 

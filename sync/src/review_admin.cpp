@@ -118,8 +118,8 @@ Result<Shown> conflict_list(Store& store, const ConflictQuery& q) {
 }
 
 Result<Shown> conflict_resolve(Store& store, const std::string& id, const std::string& keep,
-                               const std::string& note) {
-  auto d = store.resolve_conflict(id, keep, note);
+                               const std::string& note, Decider by) {
+  auto d = store.resolve_conflict(id, keep, note, by);
   if (!d) return d.error();
   const StationCodes codes = station_codes(store);
   const ConflictRow& c = d->conflict;

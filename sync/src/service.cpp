@@ -562,30 +562,19 @@ struct SyncService::Handlers {
       if (note != doc.end() && !note->is_string() && !note->is_null()) {
         return fail(res, ctx, 400, "bad_request", "note: must be a string, got " + note->dump().substr(0, 40));
       }
-      // Registrations (a device's token, its revocation) and stations are the
-      // admin's: a reviewer token settles conflicts on records only.
-      if (auto cid = store.resolve_id("conflict", id)) {
-        for (const auto& c : store.conflicts(/*open_only=*/false)) {
-          if (c.id == *cid && (c.kind == kind::kDevice || c.kind == kind::kStation)) {
-            return fail(res, ctx, 403, "forbidden",
-                        "conflict " + id + " is on a " + c.kind +
-                            " registration: the centre's admin settles it (tramsync-server conflicts resolve), not a "
-                            "reviewer token");
-          }
-        }
-      }
       auto r = conflict_resolve(store, id, keep->get<std::string>(),
-                                note != doc.end() && note->is_string() ? note->get<std::string>() : "");
+                                note != doc.end() && note->is_string() ? note->get<std::string>() : "",
+                                Decider::kReviewer);
       if (!r) {
-        // Unknown conflict: 404; already resolved (or not resolvable here): 409; bad input: 400.
+        // Bad input 400, not allowed to a reviewer 403, unknown 404, already resolved 409.
         const Error& e = r.error();
-        const int status = e.code == ErrorCode::kRefused ? 409 : status_for(e);
+        const int status = status_for(e);
         return fail(res, ctx, status,
-                    status == 404   ? "not_found"
+                    status == 400   ? "bad_request"
+                    : status == 403 ? "forbidden"
+                    : status == 404 ? "not_found"
                     : status == 409 ? "conflict"
-                    : status == 400 ? "bad_request"
-                    : status == 503 ? "unavailable"
-                                    : "internal",
+                                    : "unavailable",
                     e.message());
       }
       ctx.log.changes = 1;

@@ -466,7 +466,7 @@ TEST_CASE("keeping the winning value writes the stored value again and closes th
   for (const char* keep : {"winner", "loser", "0900 000 000"}) {
     INFO(keep);
     e = must_fail(net.centre.store->resolve_conflict(c.id, keep));
-    CHECK(e.code == ErrorCode::kRefused);
+    CHECK(e.code == ErrorCode::kConflict);
     CHECK(e.field == "conflict");
     CHECK(e.rule == "is already resolved (" + text + ")");
     CHECK(e.value == c.id);
@@ -1522,8 +1522,7 @@ TEST_CASE("a released or dropped change that arrives again stays as the reviewer
   CHECK(all[1].status == "dropped");
 }
 
-TEST_CASE("a mistyped keyword is refused, not written as the value, and registrations take no typed value",
-          "[review]") {
+TEST_CASE("a mistyped keyword is refused, not written as the value", "[review]") {
   District net;
   Node& a = net.add_device("tablet-1");
   Node& b = net.add_device("laptop-2");
@@ -1545,4 +1544,36 @@ TEST_CASE("a mistyped keyword is refused, not written as the value, and registra
   CHECK(net.centre.phone(p) == "0987 000 002");
   // A value far from both words is a value.
   CHECK(must(net.centre.store->resolve_conflict(c.id, "0900 000 000")).keep == "value");
+}
+
+TEST_CASE("a registration's conflict takes winner or loser only, and never from a reviewer", "[review]") {
+  District net;
+  // A tablet enrolled at the centre; its registration's revocation clashed
+  // (a hub and the centre each revoked it: recorded as a device conflict).
+  must(net.centre.store->add_enrollment_code("code-hash", "TYT-ANHOA", "mobile", "tablet-9", kStartMs + kDayMs));
+  EnrollmentRequest req;
+  req.code_hash = "code-hash";
+  req.device_id = "0badc0de-0000-4000-8000-000000000009";
+  req.device_name = "tablet-9";
+  req.token_hash = "token-hash";
+  req.database_id = "db-1";
+  must(net.centre.store->enroll_device(req));
+  {
+    testing::SqliteDb db(net.centre.path());
+    db.exec("INSERT INTO conflicts(id, kind, record_id, station_id, field, winner_value, winner_hlc, winner_origin, "
+            "loser_value, loser_hlc, loser_origin, detected_at) VALUES ('c0ffee00c0ffee00', 'device', '" +
+            req.device_id + "', '" + net.station.id +
+            "', 'revoked_at', '\"2026-11-20T10:00:00\"', 2, 'hub', '\"2026-11-20T09:30:00\"', 1, 'centre', "
+            "'2026-11-20T10:05:00')");
+  }
+  Error typed = must_fail(net.centre.store->resolve_conflict("c0ffee00", "2026-11-21T00:00:00"));
+  CHECK(typed.field == "keep");
+  CHECK(typed.rule == "must be winner or loser for a device registration");
+  Error reviewer = must_fail(net.centre.store->resolve_conflict("c0ffee00", "loser", "", Decider::kReviewer));
+  CHECK(reviewer.code == ErrorCode::kRefused);
+  CHECK_THAT(reviewer.rule, Contains("device registration") && Contains("not a reviewer token"));
+  CHECK(only_open(net.centre).id == "c0ffee00c0ffee00");
+  // The operator may keep either side.
+  CHECK(must(net.centre.store->resolve_conflict("c0ffee00", "loser")).keep == "loser");
+  CHECK(net.centre.store->conflicts().empty());
 }

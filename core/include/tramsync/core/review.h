@@ -19,6 +19,11 @@ namespace tramsync {
 inline constexpr const char* kKeepWinner = "winner";
 inline constexpr const char* kKeepLoser = "loser";
 
+// Who settles a conflict: the centre's operator (tramsync-server), or a
+// reviewer device through the API, which may settle conflicts on records but
+// not on device or station registrations (a token, a revocation).
+enum class Decider { kOperator, kReviewer };
+
 // What Store::resolve_conflict wrote.
 struct ConflictDecision {
   ConflictRow conflict;             // the conflict named, as it was before

@@ -199,8 +199,10 @@ class Store {
   // over them, in whatever order the edits reached it. Closes them here in the
   // same transaction. Only on a central file; an already resolved conflict is
   // refused.
+  // A conflict already resolved is ErrorCode::kConflict; one on a device or
+  // station registration is refused to Decider::kReviewer.
   Result<ConflictDecision> resolve_conflict(const std::string& id_or_prefix, const std::string& keep,
-                                            const std::string& note = "");
+                                            const std::string& note = "", Decider by = Decider::kOperator);
   // Applies a held change with this node's authority: no scope, origin or
   // clock check, but the record's own rules (types, references, a record
   // staying in its station) still apply. In one transaction the change is

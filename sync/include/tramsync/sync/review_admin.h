@@ -53,7 +53,7 @@ Result<Shown> conflict_list(Store& store, const ConflictQuery& q);
 //    "conflict": conflict_json as it was before, "change": {"seq", "origin", "origin_seq", "hlc"},
 //    "syncs_to": station code}
 Result<Shown> conflict_resolve(Store& store, const std::string& id, const std::string& keep,
-                               const std::string& note);
+                               const std::string& note, Decider by = Decider::kOperator);
 
 // json: an array of quarantined_json, in the order received; held ones only unless `all`.
 Shown quarantine_list(Store& store, bool all);
