@@ -114,48 +114,56 @@ TEST_CASE("duplicate candidates: national id, or folded name and birth with a cl
   const std::string lan_younger = pv.add(2, "Nguyễn Thị Lan", "1951", "Thôn Đông");      // another birth year
   const std::string id_a = pv.add(0, "Lò Thị Hoa", "1940", "Thôn Nam", "001140000111");
   const std::string id_b = pv.add(2, "Lo Hoa", "1941", "Xóm Chợ", "001140000111");  // same national id, all else differs
+  const std::string tu = pv.add(2, "Hà Văn Tư", "1960", "Xóm Chợ");  // registered twice at Sóc Sơn
+  const std::string tu_again = pv.add(2, "Hà Văn Tư", "1960", "Xóm Chợ");
 
   std::vector<DuplicatePair> all = pv.list();
   INFO("pairs: " << all.size());
-  // Sorted by the first record's station code, name and id; within a pair the
-  // record of the smaller (station code, name, id) comes first.
   auto has = [&](const std::vector<DuplicatePair>& ps, const std::string& x, const std::string& y) {
     return std::any_of(ps.begin(), ps.end(), [&](const DuplicatePair& p) {
       return (p.a.id == x && p.b.id == y) || (p.a.id == y && p.b.id == x);
     });
   };
-  CHECK(all.size() == 4);
-  CHECK(has(all, lan, lan_again));
-  CHECK(has(all, lan, lan_near));
-  CHECK(has(all, lan_again, lan_near));
-  CHECK(has(all, id_a, id_b));
+  // The pair of x and y, which must be listed.
+  auto pair_of = [&](const std::string& x, const std::string& y) -> const DuplicatePair& {
+    auto it = std::find_if(all.begin(), all.end(), [&](const DuplicatePair& p) {
+      return (p.a.id == x && p.b.id == y) || (p.a.id == y && p.b.id == x);
+    });
+    REQUIRE(it != all.end());
+    return *it;
+  };
+  CHECK(all.size() == 5);
   CHECK_FALSE(has(all, lan, lan_far));
   CHECK_FALSE(has(all, lan, lan_younger));
-  for (const auto& p : all) {
-    if ((p.a.id == lan && p.b.id == lan_again) || (p.a.id == lan_again && p.b.id == lan)) {
-      CHECK(p.same_name_birth);
-      CHECK_FALSE(p.same_national_id);
-      CHECK(p.village_distance == 0);
-      CHECK(p.reasons == std::vector<std::string>{"the same name and birth date in the same village"});
-      CHECK(p.a.station_code == "TYT-ANHOA");
-      CHECK(p.b.station_code == "TYT-DONGHOI");
-      CHECK(p.a.last_visit.empty());
-    }
-    if (p.a.id == id_a || p.b.id == id_a) {
-      CHECK(p.same_national_id);
-      CHECK_FALSE(p.same_name_birth);
-      CHECK(p.village_distance == -1);
-      CHECK(p.reasons == std::vector<std::string>{"the same national id 001140000111"});
-    }
-    if (has({p}, lan, lan_near)) CHECK(p.village_distance == 2);
-  }
+  // Within a pair the record of the smaller (station code, name, id) comes first.
+  const DuplicatePair& moved = pair_of(lan, lan_again);
+  CHECK(moved.a.id == lan);
+  CHECK(moved.same_name_birth);
+  CHECK_FALSE(moved.same_national_id);
+  CHECK(moved.village_distance == 0);
+  CHECK(moved.reasons == std::vector<std::string>{"the same name and birth date in the same village"});
+  CHECK(moved.a.station_code == "TYT-ANHOA");
+  CHECK(moved.b.station_code == "TYT-DONGHOI");
+  CHECK(moved.a.last_visit.empty());
+  CHECK(pair_of(lan, lan_near).village_distance == 2);
+  CHECK(pair_of(lan_again, lan_near).same_name_birth);
+  const DuplicatePair& by_id = pair_of(id_a, id_b);
+  CHECK(by_id.same_national_id);
+  CHECK_FALSE(by_id.same_name_birth);
+  CHECK(by_id.village_distance == -1);
+  CHECK(by_id.reasons == std::vector<std::string>{"the same national id 001140000111"});
+  CHECK(pair_of(tu, tu_again).a.station_code == "TYT-SOCSON");
 
   // Scopes: pairs with a record in the station or district asked for.
   auto soc_son = pv.list({"TYT-SOCSON", ""});
-  CHECK(ids_of(soc_son).size() == 1);
+  CHECK(ids_of(soc_son).size() == 2);
   CHECK(has(soc_son, id_a, id_b));
-  CHECK(pv.list({"", "huyen dong anh"}).size() == 4);
-  CHECK(pv.list({"", "Huyện Sóc Sơn"}).size() == 1);
+  CHECK(has(soc_son, tu, tu_again));
+  auto dong_anh = pv.list({"", "huyen dong anh"});
+  CHECK(dong_anh.size() == 4);
+  CHECK_FALSE(has(dong_anh, tu, tu_again));
+  CHECK(pv.list({"", "Huyện Sóc Sơn"}).size() == 2);
+  CHECK(pv.list({"TYT-DONGHOI", ""}).size() == 3);  // each of its two records with the other and with An Hòa's
   Error unknown = must_fail(pv.centre.store->duplicate_candidates({"TYT-NOWHERE", ""}));
   CHECK(unknown.code == ErrorCode::kNotFound);
   CHECK(unknown.value == "TYT-NOWHERE");
@@ -264,7 +272,7 @@ TEST_CASE("the daily census counts a linked person once, and still counts one wh
 }
 
 TEST_CASE("followup lists at most --limit patients per station, worst first, and its counts stay complete",
-          "[duplicates][reports]") {
+          "[reports]") {
   Province pv;
   pv.add(0, "Lò Văn A", "1940", "Bản Một");
   pv.centre.clock.advance(kDayMs);
@@ -272,6 +280,8 @@ TEST_CASE("followup lists at most --limit patients per station, worst first, and
   pv.add(0, "Lò Văn B", "1941", "Bản Một");
   pv.add(0, "Lò Văn C", "1942", "Bản Một");
   pv.add(1, "Lò Văn D", "1943", "Bản Hai");
+  const int many = kDefaultListLimit + 1;  // Đông Hội has more than the default lists
+  for (int i = 0; i < many; ++i) pv.add(1, "Hà Thị " + std::to_string(i), "1950", "Bản Hai");
   pv.centre.clock.advance(40 * kDayMs);  // every one of them past the 30-day limit
   auto table_of = [](const CentralReport& r, const std::string& name) -> const ReportTable& {
     for (const auto& t : r.tables) {
@@ -288,9 +298,10 @@ TEST_CASE("followup lists at most --limit patients per station, worst first, and
   };
   const CentralReport two = overdue_of(2);
   const ReportTable& listed = table_of(two, "overdue");
-  REQUIRE(listed.rows.size() == 3);  // two of An Hòa's three, Đông Hội's one
+  REQUIRE(listed.rows.size() == 4);  // two of each station's
   CHECK(std::get<std::string>(listed.rows[0][2]) == "Lò Văn A");  // the longest without contact first
-  CHECK(std::get<int64_t>(table_of(two, "by_station").rows[0][3]) == 3);  // the count is complete
+  CHECK(std::get<int64_t>(table_of(two, "by_station").rows[0][3]) == 3);  // the counts are complete
+  CHECK(std::get<int64_t>(table_of(two, "by_station").rows[1][3]) == many + 1);
   auto says_cut = [](const CentralReport& r) {
     return std::any_of(r.notes.begin(), r.notes.end(),
                        [](const std::string& n) { return n.find("patients per station, the worst first") != n.npos; });
@@ -298,8 +309,12 @@ TEST_CASE("followup lists at most --limit patients per station, worst first, and
   CHECK(says_cut(two));
   CHECK(std::any_of(two.notes.begin(), two.notes.end(),
                     [](const std::string& n) { return n.find("at most 2 patients per station") != n.npos; }));
-  CHECK(table_of(overdue_of(0), "overdue").rows.size() == 4);
+  CHECK(table_of(overdue_of(0), "overdue").rows.size() == static_cast<size_t>(3 + many + 1));
   CHECK_FALSE(says_cut(overdue_of(0)));
-  CHECK(table_of(overdue_of(std::nullopt), "overdue").rows.size() == 4);  // default 20 for several stations
-  CHECK(table_of(overdue_of(std::nullopt, "TYT-ANHOA"), "overdue").rows.size() == 3);
+  // The default for several stations: An Hòa's 3, and Đông Hội's first kDefaultListLimit.
+  const CentralReport by_default = overdue_of(std::nullopt);
+  CHECK(table_of(by_default, "overdue").rows.size() == static_cast<size_t>(3 + kDefaultListLimit));
+  CHECK(says_cut(by_default));
+  // One station's report lists all of it.
+  CHECK(table_of(overdue_of(std::nullopt, "TYT-DONGHOI"), "overdue").rows.size() == static_cast<size_t>(many + 1));
 }

@@ -359,9 +359,11 @@ TEST_CASE("the centre's reports find each seeded situation with the right number
     REQUIRE(bad_limit);
     CHECK(bad_limit->status == 400);
     CHECK_THAT(bad_limit->body, Contains("limit"));
-    auto all_listed = https_get(centre.server().port, "/v1/reports/followup?limit=0", auth);
+    auto all_listed = https_get(centre.server().port, "/v1/reports/followup?limit=1", auth);
     REQUIRE(all_listed);
-    CHECK(all_listed->status == 200);
+    REQUIRE(all_listed->status == 200);
+    CHECK(json::parse(all_listed->body).at("tables") ==
+          centre.admin({"report", "followup", "--limit", "1"}).at("tables"));
     const int64_t before = query_int(centre.db(), "SELECT count(*) FROM changes");
     auto post = https_post(centre.server().port, "/v1/reports/stations", "{}", auth);
     REQUIRE(post);

@@ -318,6 +318,10 @@ TEST_CASE("a reviewer resolves concurrent edits, and both devices take the value
     CHECK(centre_texts.size() == 2);
     CHECK(ids(s->db(), "SELECT resolution FROM conflicts WHERE field = 'phone'") == centre_texts);
   }
+  // Now that all are decided the status filter tells them apart.
+  CHECK(parse_body(https_get(port, "/v1/conflicts", auth)).at("conflicts").empty());
+  CHECK(parse_body(https_get(port, "/v1/conflicts?status=all", auth)).at("conflicts").size() == 3);
+  CHECK(centre.admin({"conflicts", "list"}).empty());
 }
 
 TEST_CASE("changes held for a clock a month ahead are released or dropped at the centre, and reviewers only read them",
@@ -450,6 +454,8 @@ TEST_CASE("changes held for a clock a month ahead are released or dropped at the
     CHECK(all.at(0).at("status") == "released");
     CHECK(all.at(1).at("status") == "dropped");
     CHECK(all.at(1).at("decision") == d.at("decision"));
+    CHECK(parse_body(https_get(port, "/v1/quarantine", bearer(token))).at("quarantine").empty());
+    CHECK(parse_body(https_get(port, "/v1/quarantine?status=all", bearer(token))).at("quarantine") == all);
     CHECK(query_int(centre.db(), "SELECT count(*) FROM patients WHERE id = '" + dropped + "'") == 0);
     CHECK(query_int(centre.db(), "SELECT count(*) FROM changes WHERE record_id = '" + dropped + "'") == 0);
     CliResult release_dropped = server_cli(centre, dir, {"quarantine", "release", std::to_string(second)});
