@@ -1,5 +1,5 @@
 // The reviewer's decisions at the centre (core/review.h, Store::resolve_conflict,
-// release_quarantined, drop_quarantined; docs/protocol.md 6.4 and 8), and what
+// release_quarantined, drop_quarantined; docs/protocol.md §6 "Resolutions" and §8), and what
 // the stations make of them once the decisions reach them.
 //
 // Every test builds a small district in one process: a centre (init_central),
