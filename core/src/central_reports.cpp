@@ -54,8 +54,10 @@ class Reporter {
     if (o_.stale_days < 0 || o_.stale_days > 3650) {
       return Error::invalid("stale-days", "must be between 0 and 3650", std::to_string(o_.stale_days));
     }
-    if (o_.settings.covid_overdue_days < 0 || o_.settings.other_overdue_days < 1 ||
-        o_.settings.other_overdue_days > 3650) {
+    if (o_.settings.covid_overdue_days < 0 || o_.settings.covid_overdue_days > 3650) {
+      return Error::invalid("covid-days", "must be between 0 and 3650", std::to_string(o_.settings.covid_overdue_days));
+    }
+    if (o_.settings.other_overdue_days < 1 || o_.settings.other_overdue_days > 3650) {
       return Error::invalid("overdue-days", "must be between 1 and 3650",
                             std::to_string(o_.settings.other_overdue_days));
     }

@@ -315,6 +315,12 @@ TEST_CASE("followup lists at most --limit patients per station, worst first, and
   const CentralReport by_default = overdue_of(std::nullopt);
   CHECK(table_of(by_default, "overdue").rows.size() == static_cast<size_t>(3 + kDefaultListLimit));
   CHECK(says_cut(by_default));
+  // Settings out of range are named as the option that was wrong.
+  CentralReportOptions bad;
+  bad.settings.covid_overdue_days = -1;
+  Error covid = must_fail(pv.centre.store->central_report("followup", bad));
+  CHECK(covid.field == "covid-days");
+  CHECK(covid.value == "-1");
   // One station's report lists all of it.
   CHECK(table_of(overdue_of(std::nullopt, "TYT-DONGHOI"), "overdue").rows.size() == static_cast<size_t>(many + 1));
 }
