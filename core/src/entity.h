@@ -39,6 +39,11 @@ json field_version(const json& versions, const std::string& field);
 // local edit or a peer's change wrote its name or village). people.cpp.
 void reindex_patient(Action& a, const std::string& id);
 
+// Refuses (kConflict) a national id another patient of `station_id` (default:
+// this node's station) already has; `except_id` is the patient being edited.
+Status check_national_id_free(StoreImpl& s, const std::string& national_id, const std::string& except_id,
+                              const std::string& station_id = "");
+
 // Appends the change for a newly inserted event (the whole event as its payload).
 uint64_t record_event(Action& a, const char* kind, const std::string& id, const std::string& station_id,
                       const json& event);

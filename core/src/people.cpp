@@ -115,16 +115,6 @@ Status check_new_patient(StoreImpl& s, PatientInput& in) {
   return {};
 }
 
-Status check_national_id_free(StoreImpl& s, const std::string& national_id, const std::string& except_id) {
-  if (national_id.empty()) return {};
-  auto q = s.db->prepare("SELECT id FROM patients WHERE national_id = ?1 AND station_id = ?2 AND id != ?3 LIMIT 1");
-  q.bind(1, national_id).bind(2, s.station_id()).bind(3, except_id);
-  if (q.step()) {
-    return Error{ErrorCode::kConflict, "", "national_id", "is already registered for patient " + q.str(0),
-                 national_id};
-  }
-  return {};
-}
 
 std::string insert_patient(Action& a, const PatientInput& in) {
   StoreImpl& s = a.store();
@@ -169,6 +159,18 @@ std::string insert_patient(Action& a, const PatientInput& in) {
 }
 
 }  // namespace
+
+Status check_national_id_free(StoreImpl& s, const std::string& national_id, const std::string& except_id,
+                              const std::string& station_id) {
+  if (national_id.empty()) return {};
+  auto q = s.db->prepare("SELECT id FROM patients WHERE national_id = ?1 AND station_id = ?2 AND id != ?3 LIMIT 1");
+  q.bind(1, national_id).bind(2, station_id.empty() ? s.station_id() : station_id).bind(3, except_id);
+  if (q.step()) {
+    return Error{ErrorCode::kConflict, "", "national_id", "is already registered for patient " + q.str(0),
+                 national_id};
+  }
+  return {};
+}
 
 Result<std::string> Store::add_staff(const StaffInput& in) {
   if (auto st = validate::required_text("name", in.name); !st) return std::move(st.error()).in("staff add");

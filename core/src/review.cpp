@@ -2,7 +2,6 @@
 // (store.h, core/review.h; docs/protocol.md §6 "Resolutions" and §8).
 #include <algorithm>
 #include <array>
-#include <cctype>
 #include <charconv>
 #include <cmath>
 #include <cstdlib>
@@ -133,10 +132,13 @@ Result<json> parse_typed(StoreImpl& s, const RecordSpec& spec, const Column& col
     }
   }
   // A national id stays unique within the record's station, as `patient update` keeps it.
-  if (k == kind::kPatient && f == "national_id" && !t.empty()) {
-    auto q = s.db->prepare("SELECT id FROM patients WHERE national_id = ?1 AND station_id = ?2 AND id != ?3 LIMIT 1");
-    q.bind(1, t).bind(2, station_id).bind(3, record_id);
-    if (q.step()) return Error::invalid("national_id", "is already registered for patient " + q.str(0), t);
+  // (Over the API a bad value is a 400, not the 409 of a command's clash.)
+  if (k == kind::kPatient && f == "national_id") {
+    if (auto st = check_national_id_free(s, t, record_id, station_id); !st) {
+      Error e = st.error();
+      e.code = ErrorCode::kInvalid;
+      return e;
+    }
   }
   if (k == kind::kPatient && f == "birth") {
     if (auto st = validate::birth(t, s.today()); !st) return st.error();
@@ -252,10 +254,9 @@ Result<ConflictDecision> Store::resolve_conflict(const std::string& id_or_prefix
     }
     // A slip of the keyword must not be written as data ("Winner", " loser", "looser").
     if (keep != kKeepWinner && keep != kKeepLoser) {
-      std::string low = validate::trim(keep);
-      std::transform(low.begin(), low.end(), low.begin(), [](unsigned char ch) { return std::tolower(ch); });
+      const std::string folded = fold_for_search(keep);
       for (const char* word : {kKeepWinner, kKeepLoser}) {
-        if (edit_distance(low, word) <= 1) {
+        if (edit_distance(folded, word) <= 1) {
           return Error::invalid("keep", std::string("looks like the keyword ") + word +
                                             " mistyped (keywords are lower case, without spaces)",
                                 keep);
@@ -464,31 +465,6 @@ Result<QuarantineDecision> Store::drop_quarantined(int64_t id, const std::string
 
 // --- duplicate patients -----------------------------------------------------------------
 
-int edit_distance(const std::string& a, const std::string& b) {
-  auto code_points = [](const std::string& s) {
-    std::vector<uint32_t> out;
-    for (size_t i = 0; i < s.size();) {
-      const auto c = static_cast<unsigned char>(s[i]);
-      const size_t n = c < 0x80 ? 1 : (c >> 5) == 6 ? 2 : (c >> 4) == 14 ? 3 : (c >> 3) == 30 ? 4 : 1;
-      uint32_t cp = n == 1 ? c : c & (0x7F >> n);
-      for (size_t k = 1; k < n && i + k < s.size(); ++k) cp = (cp << 6) | (static_cast<unsigned char>(s[i + k]) & 0x3F);
-      out.push_back(cp);
-      i += n;
-    }
-    return out;
-  };
-  const auto x = code_points(a), y = code_points(b);
-  std::vector<int> prev(y.size() + 1), cur(y.size() + 1);
-  for (size_t j = 0; j <= y.size(); ++j) prev[j] = static_cast<int>(j);
-  for (size_t i = 1; i <= x.size(); ++i) {
-    cur[0] = static_cast<int>(i);
-    for (size_t j = 1; j <= y.size(); ++j) {
-      cur[j] = std::min({prev[j] + 1, cur[j - 1] + 1, prev[j - 1] + (x[i - 1] == y[j - 1] ? 0 : 1)});
-    }
-    std::swap(prev, cur);
-  }
-  return prev[y.size()];
-}
 
 namespace {
 

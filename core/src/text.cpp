@@ -54,6 +54,34 @@ bool is_valid_utf8(std::string_view s) {
   return true;
 }
 
+namespace {
+std::vector<UChar32> code_points(std::string_view s) {
+  const auto* p = reinterpret_cast<const uint8_t*>(s.data());
+  const auto n = static_cast<int32_t>(s.size());
+  std::vector<UChar32> out;
+  for (int32_t i = 0; i < n;) {
+    UChar32 c;
+    U8_NEXT(p, i, n, c);
+    out.push_back(c);
+  }
+  return out;
+}
+}  // namespace
+
+int edit_distance(std::string_view a, std::string_view b) {
+  const auto x = code_points(a), y = code_points(b);
+  std::vector<int> prev(y.size() + 1), cur(y.size() + 1);
+  for (size_t j = 0; j <= y.size(); ++j) prev[j] = static_cast<int>(j);
+  for (size_t i = 1; i <= x.size(); ++i) {
+    cur[0] = static_cast<int>(i);
+    for (size_t j = 1; j <= y.size(); ++j) {
+      cur[j] = std::min({prev[j] + 1, cur[j - 1] + 1, prev[j - 1] + (x[i - 1] == y[j - 1] ? 0 : 1)});
+    }
+    std::swap(prev, cur);
+  }
+  return prev[y.size()];
+}
+
 }  // namespace tramsync
 
 namespace tramsync {

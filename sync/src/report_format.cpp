@@ -3,6 +3,7 @@
 #include <cctype>
 #include <cstdio>
 
+#include "tramsync/core/csv_import.h"
 #include "tramsync/core/text.h"
 
 namespace tramsync::sync {
@@ -18,19 +19,12 @@ json cell_json(const ReportCell& c) {
   return nullptr;
 }
 
+// One CSV field (csv::field quotes it), guarded against CSV injection: a
+// spreadsheet would evaluate a cell that starts like a formula.
 std::string csv_field(const std::string& s) {
-  std::string v = s;
-  // A spreadsheet would evaluate these as a formula (CSV injection).
-  if (!v.empty() && (v[0] == '=' || v[0] == '+' || v[0] == '@' || (v[0] == '-' && v.size() > 1 && !std::isdigit(static_cast<unsigned char>(v[1]))))) {
-    v = "'" + v;
-  }
-  if (v.find_first_of(",\"\r\n") == std::string::npos) return v;
-  std::string out = "\"";
-  for (char ch : v) {
-    if (ch == '"') out += '"';
-    out += ch;
-  }
-  return out + "\"";
+  const bool formula = !s.empty() && (s[0] == '=' || s[0] == '+' || s[0] == '@' ||
+                                      (s[0] == '-' && s.size() > 1 && !std::isdigit(static_cast<unsigned char>(s[1]))));
+  return csv::field(formula ? "'" + s : s);
 }
 
 }  // namespace

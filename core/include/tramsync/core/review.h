@@ -77,7 +77,5 @@ struct PatientMerge {
   std::vector<Change> changes;
 };
 
-// Levenshtein distance between two UTF-8 strings, counted in code points.
-int edit_distance(const std::string& a, const std::string& b);
 
 }  // namespace tramsync

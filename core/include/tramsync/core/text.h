@@ -17,6 +17,11 @@ std::string fold_for_search(std::string_view utf8);
 // True when `s` is well-formed UTF-8.
 bool is_valid_utf8(std::string_view s);
 
+// Levenshtein distance between two UTF-8 strings, counted in code points
+// (an invalid byte counts as one). Duplicate patients' villages compare
+// folded names with it.
+int edit_distance(std::string_view a, std::string_view b);
+
 }  // namespace tramsync
 
 namespace tramsync {
