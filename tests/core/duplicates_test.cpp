@@ -20,8 +20,6 @@ using namespace tramsync::test;
 
 namespace {
 
-constexpr int64_t kBigPage = 1'000'000;
-constexpr int64_t kBigBytes = int64_t{1} << 30;
 
 // A centre with three stations in two districts, one device each.
 struct Province {
@@ -53,31 +51,8 @@ struct Province {
     return id;
   }
 
-  void push(size_t i) {
-    Node& d = *devices[i];
-    LogPage page = d.store->changes_to_push(centre.id, kBigPage, kBigBytes);
-    ApplyContext ac;
-    ac.from_peer = d.id;
-    ac.write_scope = Scope::station(stations[i].id);
-    ac.may_write_catalogue = false;
-    ac.allowed_origins = {d.id};
-    ac.check_clock = true;
-    ApplyOutcome out = must(centre.store->apply_changes(page.changes, ac));
-    REQUIRE(out.quarantined == 0);
-    must(d.store->acknowledge_push(centre.id, out.acked_through, {}));
-  }
-
-  void pull(size_t i) {
-    Node& d = *devices[i];
-    int64_t after = 0;
-    if (auto p = d.store->peer(centre.id)) after = p->pull_cursor;
-    LogPage page =
-        centre.store->changes_for_peer(after, kBigPage, kBigBytes, Scope::station(stations[i].id), d.id);
-    ApplyContext ctx;
-    ctx.from_peer = centre.id;
-    ctx.check_clock = false;
-    must(d.store->apply_changes(page.changes, ctx, CursorUpdate{centre.id, page.next}));
-  }
+  void push(size_t i) { REQUIRE(push_to(centre, *devices[i], stations[i].id).quarantined == 0); }
+  void pull(size_t i) { pull_from(centre, *devices[i], stations[i].id); }
 
   std::vector<DuplicatePair> list(const DuplicateQuery& q = {}) { return must(centre.store->duplicate_candidates(q)); }
 

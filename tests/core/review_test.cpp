@@ -31,8 +31,6 @@ using namespace tramsync::test;
 namespace {
 
 constexpr const char* kCentreName = "TTYT huyện Đông Anh";
-constexpr int64_t kBigPage = 1'000'000;
-constexpr int64_t kBigBytes = int64_t{1} << 30;
 
 // A centre, its station TYT-ANHOA and the station's devices.
 class District {
@@ -53,29 +51,8 @@ class District {
     return d;
   }
 
-  // What the sync service does with a device's push.
-  ApplyContext push_context(const Node& d) const {
-    ApplyContext ac;
-    ac.from_peer = d.id;
-    ac.write_scope = Scope::station(station.id);
-    ac.may_write_catalogue = false;
-    ac.allowed_origins = {d.id};
-    ac.check_clock = true;
-    return ac;
-  }
-
-  // Pushes everything the device has not pushed yet; the device keeps the
-  // centre's refusals as the client does.
-  ApplyOutcome push(Node& d) {
-    LogPage page = d.store->changes_to_push(centre.id, kBigPage, kBigBytes);
-    ApplyOutcome out = must(centre.store->apply_changes(page.changes, push_context(d)));
-    std::vector<ApplyResult> refused;
-    for (const auto& r : out.results) {
-      if (r.status == ApplyStatus::kQuarantined) refused.push_back(r);
-    }
-    if (!page.changes.empty()) must(d.store->acknowledge_push(centre.id, out.acked_through, refused));
-    return out;
-  }
+  ApplyContext push_context(const Node& d) const { return test::push_context(d, station.id); }
+  ApplyOutcome push(Node& d) { return push_to(centre, d, station.id); }
 
   // Pushes changes made by hand under the device's name, as a device running
   // other software (or a broken one) could send them.
@@ -83,16 +60,7 @@ class District {
     return must(centre.store->apply_changes(changes, push_context(d)));
   }
 
-  // Pulls everything of the station the device does not have yet.
-  ApplyOutcome pull(Node& d) {
-    int64_t after = 0;
-    if (auto p = d.store->peer(centre.id)) after = p->pull_cursor;
-    LogPage page = centre.store->changes_for_peer(after, kBigPage, kBigBytes, Scope::station(station.id), d.id);
-    ApplyContext ctx;
-    ctx.from_peer = centre.id;
-    ctx.check_clock = false;
-    return must(d.store->apply_changes(page.changes, ctx, CursorUpdate{centre.id, page.next}));
-  }
+  ApplyOutcome pull(Node& d) { return pull_from(centre, d, station.id); }
 
   // Hands the device some of the centre's changes in an order chosen by the test.
   ApplyOutcome deliver(Node& d, const std::vector<Change>& changes) {
@@ -163,6 +131,43 @@ ConflictRow only_open(Node& n) {
   auto open = n.store->conflicts();
   REQUIRE(open.size() == 1);
   return open[0];
+}
+
+// One patient registered by a, whose phone a and then b (a minute later)
+// edit offline; both push: the centre holds one open conflict, b's edit winning.
+struct PhoneConflict {
+  std::string patient;
+  Change ea, eb;
+  ConflictRow at_centre;
+};
+PhoneConflict phone_conflict(District& net, Node& a, Node& b, const std::string& name) {
+  PhoneConflict pc;
+  pc.patient = net.register_patient(a, name);
+  net.advance(kMinuteMs);
+  pc.ea = edit_phone(a, pc.patient, "0912 000 001");
+  net.advance(kMinuteMs);
+  pc.eb = edit_phone(b, pc.patient, "0987 000 002");
+  net.push(a);
+  net.push(b);
+  pc.at_centre = only_open(net.centre);
+  return pc;
+}
+
+// Each typed value is refused for conflict `id` on `field`, with its rule, and
+// the conflict stays open.
+void check_refused(Node& centre, const std::string& id, const std::string& field,
+                   const std::vector<std::pair<std::string, std::string>>& keep_and_rule) {
+  for (const auto& [keep, rule] : keep_and_rule) {
+    INFO(field << " = \"" << keep << "\"");
+    Error e = must_fail(centre.store->resolve_conflict(id, keep));
+    CHECK(e.code == ErrorCode::kInvalid);
+    CHECK(e.context == "conflict resolve");
+    CHECK(e.field == field);
+    CHECK(e.rule == rule);
+    CHECK(e.value == keep);
+  }
+  const auto open = centre.store->conflicts();
+  CHECK(std::any_of(open.begin(), open.end(), [&](const ConflictRow& c) { return c.id == id; }));
 }
 
 // The open conflict of a node on one field.
@@ -588,19 +593,12 @@ TEST_CASE("a typed value is parsed by its field's type, a bad one is refused nam
     CHECK(c.winner_value == "300");
     CHECK(c.loser_value == "150");
     const int64_t count = net.centre.store->change_count();
-    for (const auto& [keep, rule] : std::vector<std::pair<std::string, std::string>>{
-             {"abc", "must be a whole number"},
-             {"2.5", "must be a whole number"},
-             {"", "must be a whole number"},
-             {"99999999999999999999999", "must be a whole number"},
-             {"-3", "must be 0 or more"}}) {
-      INFO("level = \"" << keep << "\"");
-      Error e = must_fail(net.centre.store->resolve_conflict(c.id, keep));
-      CHECK(e.code == ErrorCode::kInvalid);
-      CHECK(e.field == "level");
-      CHECK(e.rule == rule);
-      CHECK(e.value == keep);
-    }
+    check_refused(net.centre, c.id, "level",
+                  {{"abc", "must be a whole number"},
+                   {"2.5", "must be a whole number"},
+                   {"", "must be a whole number"},
+                   {"99999999999999999999999", "must be a whole number"},
+                   {"-3", "must be 0 or more"}});
     CHECK(net.centre.store->change_count() == count);
     CHECK(only_open(net.centre).id == c.id);
 
@@ -650,29 +648,15 @@ TEST_CASE("a typed value is parsed by its field's type, a bad one is refused nam
     CHECK(weight.loser_value == "2.5");
     const int64_t count = net.centre.store->change_count();
 
-    for (const auto& [keep, rule] : std::vector<std::pair<std::string, std::string>>{
-             {"heavy", "must be a number"},
-             {"nan", "must be a number"},
-             {"2,5", "must be a number"},
-             {"0", "must be greater than 0 and at most 10000"},
-             {"-1.5", "must be greater than 0 and at most 10000"},
-             {"20000", "must be greater than 0 and at most 10000"}}) {
-      INFO("weight_kg = \"" << keep << "\"");
-      Error e = must_fail(net.centre.store->resolve_conflict(weight.id, keep));
-      CHECK(e.code == ErrorCode::kInvalid);
-      CHECK(e.field == "weight_kg");
-      CHECK(e.rule == rule);
-      CHECK(e.value == keep);
-    }
-    for (const auto& [keep, rule] : std::vector<std::pair<std::string, std::string>>{
-             {"2.0", "must be a whole number"}, {"two", "must be a whole number"}, {"-1", "must be 0 or more"}}) {
-      INFO("bags = \"" << keep << "\"");
-      Error e = must_fail(net.centre.store->resolve_conflict(bags.id, keep));
-      CHECK(e.code == ErrorCode::kInvalid);
-      CHECK(e.field == "bags");
-      CHECK(e.rule == rule);
-      CHECK(e.value == keep);
-    }
+    check_refused(net.centre, weight.id, "weight_kg",
+                  {{"heavy", "must be a number"},
+                   {"nan", "must be a number"},
+                   {"2,5", "must be a number"},
+                   {"0", "must be greater than 0 and at most 10000"},
+                   {"-1.5", "must be greater than 0 and at most 10000"},
+                   {"20000", "must be greater than 0 and at most 10000"}});
+    check_refused(net.centre, bags.id, "bags",
+                  {{"2.0", "must be a whole number"}, {"two", "must be a whole number"}, {"-1", "must be 0 or more"}});
     CHECK(net.centre.store->change_count() == count);
     CHECK(net.centre.store->conflicts().size() == 2);
 
@@ -700,14 +684,7 @@ TEST_CASE("a resolution that reaches a device before an edit it settles leaves n
   District net;
   Node& a = net.add_device("laptop-1");
   Node& b = net.add_device("laptop-2");
-  const std::string p = net.register_patient(a, "Đỗ Thị Mai");
-  net.advance(kMinuteMs);
-  const Change ea = edit_phone(a, p, "0912 000 001");
-  net.advance(kMinuteMs);
-  const Change eb = edit_phone(b, p, "0987 000 002");
-  net.push(a);
-  net.push(b);
-  const ConflictRow c = only_open(net.centre);
+  const auto [p, ea, eb, c] = phone_conflict(net, a, b, "Đỗ Thị Mai");
 
   net.advance(kHourMs);
   const std::string at = net.centre.store->local_now();
@@ -1333,14 +1310,7 @@ TEST_CASE("a typed phone is held to the patient's 40-byte limit", "[review]") {
   District net;
   Node& a = net.add_device("laptop-1");
   Node& b = net.add_device("laptop-2");
-  const std::string p = net.register_patient(a, "Nguyễn Thị Lan");
-  net.advance(kMinuteMs);
-  edit_phone(a, p, "0912 000 001");
-  net.advance(kMinuteMs);
-  edit_phone(b, p, "0987 000 002");
-  net.push(a);
-  net.push(b);
-  const ConflictRow c = only_open(net.centre);
+  const auto [p, ea, eb, c] = phone_conflict(net, a, b, "Nguyễn Thị Lan");
   const std::string long_phone = "0912 000 001 / 0987 000 002 / 0243 111 222";  // 42 bytes
   REQUIRE(long_phone.size() > 40);
   // What a station's own command says to the same value:
@@ -1445,13 +1415,7 @@ TEST_CASE("a device's push may not carry a resolution or a duplicate link: only 
   District net;
   Node& a = net.add_device("tablet-1");
   Node& b = net.add_device("laptop-2");
-  const std::string p = net.register_patient(a, "Hà Thị Thu");
-  edit_phone(a, p, "0912 000 001");
-  net.advance(kMinuteMs);
-  const Change eb = edit_phone(b, p, "0987 000 002");
-  net.push(a);
-  net.push(b);
-  const ConflictRow c = only_open(net.centre);
+  const auto [p, ea, eb, c] = phone_conflict(net, a, b, "Hà Thị Thu");
 
   // The tablet forges the centre's decision on its own patient, and a link.
   const int64_t at = kStartMs + 2 * kMinuteMs;
@@ -1529,13 +1493,7 @@ TEST_CASE("a mistyped keyword is refused, not written as the value", "[review]")
   District net;
   Node& a = net.add_device("tablet-1");
   Node& b = net.add_device("laptop-2");
-  const std::string p = net.register_patient(a, "Vàng Thị Dua");
-  edit_phone(a, p, "0912 000 001");
-  net.advance(kMinuteMs);
-  edit_phone(b, p, "0987 000 002");
-  net.push(a);
-  net.push(b);
-  const ConflictRow c = only_open(net.centre);
+  const auto [p, ea, eb, c] = phone_conflict(net, a, b, "Vàng Thị Dua");
   for (const std::string keep : {"Winner", " loser", "looser", "winer", "LOSER"}) {
     INFO("keep \"" << keep << "\"");
     Error e = must_fail(net.centre.store->resolve_conflict(c.id, keep));
