@@ -414,16 +414,9 @@ TEST_CASE("keeping the winning value writes the stored value again and closes th
   District net;
   Node& a = net.add_device("laptop-1");
   Node& b = net.add_device("laptop-2");
-  const std::string p = net.register_patient(a, "Lê Thị Hồng");
-  net.advance(kMinuteMs);
-  const Change ea = edit_phone(a, p, "0912 000 001");
-  net.advance(kMinuteMs);
-  const Change eb = edit_phone(b, p, "0987 000 002");
-  net.push(a);
-  net.push(b);
+  const auto [p, ea, eb, c] = phone_conflict(net, a, b, "Lê Thị Hồng");
   net.pull(a);
   net.pull(b);
-  const ConflictRow c = only_open(net.centre);
 
   // Only the centre decides: a station's device holding the same conflict may not.
   const ConflictRow on_a = only_open(a);
@@ -748,16 +741,9 @@ TEST_CASE("an offline edit made after the resolution without seeing it is a new 
   District net;
   Node& a = net.add_device("laptop-1");
   Node& b = net.add_device("laptop-2");
-  const std::string p = net.register_patient(a, "Hoàng Văn Tú");
-  net.advance(kMinuteMs);
-  const Change ea = edit_phone(a, p, "0912 000 001");
-  net.advance(kMinuteMs);
-  const Change eb = edit_phone(b, p, "0987 000 002");
-  net.push(a);
-  net.push(b);
+  const auto [p, ea, eb, c] = phone_conflict(net, a, b, "Hoàng Văn Tú");
   net.pull(a);
   net.pull(b);
-  const ConflictRow c = only_open(net.centre);
 
   net.advance(kHourMs);
   const std::string at = net.centre.store->local_now();
