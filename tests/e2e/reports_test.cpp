@@ -20,7 +20,6 @@ namespace {
 
 using Catch::Matchers::Contains;
 
-const char* const kFaketime = "/usr/lib/x86_64-linux-gnu/faketime/libfaketime.so.1";
 
 // Vietnam's date (UTC+7) `days` before now, or the local time.
 std::string day_ago(int days) {
@@ -32,15 +31,8 @@ std::string day_ago(int days) {
 std::string time_ago(int days, const std::string& hm = "08:00") { return day_ago(days) + "T" + hm; }
 
 // station-cli runs as if it were `days` days ago (libfaketime), until back_to_now().
-void in_the_past(Station& s, int days) {
-  s.cli.set_env("LD_PRELOAD", kFaketime);
-  s.cli.set_env("FAKETIME", "-" + std::to_string(days) + "d");
-  s.cli.set_env("ASAN_OPTIONS", "verify_asan_link_order=0:detect_leaks=0");
-}
-void back_to_now(Station& s) {
-  s.cli.unset_env("LD_PRELOAD");
-  s.cli.unset_env("FAKETIME");
-}
+void in_the_past(Station& s, int days) { at_fake_time(s, "-" + std::to_string(days) + "d"); }
+void back_to_now(Station& s) { at_real_time(s); }
 
 const json& table(const json& report, const std::string& name) {
   for (const auto& t : report.at("tables")) {
@@ -158,9 +150,7 @@ TEST_CASE("the centre's reports find each seeded situation with the right number
   {
     in_the_past(c, 10);
     auto past = ServerProcess::start(centre.db(), dir.file("tls"), {}, dir.file("past-server.log"),
-                                     {{"LD_PRELOAD", kFaketime},
-                                      {"FAKETIME", "-10d"},
-                                      {"ASAN_OPTIONS", "verify_asan_link_order=0:detect_leaks=0"}});
+                                     faketime_env("-10d"));
     c.cli.ok({"init", "--station", "TYT-MUONGTE", "--name", "Trạm Y tế xã Mường Tè"});
     c.cli.ok({"enroll", "--server", past->url, "--code", centre.device_code("TYT-MUONGTE", "station"), "--pin",
               past->fingerprint});
@@ -313,12 +303,7 @@ TEST_CASE("the centre's reports find each seeded situation with the right number
 
   {
     INFO("the API: reviewers read every report; station tokens get 403; the reviewer cannot push");
-    Station reviewer(dir, "reviewer");
-    reviewer.cli.ok({"enroll", "--server", centre.url(), "--code",
-                     centre.admin({"device", "add", "--role", "reviewer", "--name", "district office"})
-                         .at("enrollment_code"),
-                     "--pin", centre.pin()});
-    const auto auth = bearer(token_of(reviewer.db()));
+    const auto auth = bearer(reviewer_token(centre, dir));
     for (const auto& name : kCentralReports) {
       auto res = https_get(centre.server().port, "/v1/reports/" + name, auth);
       REQUIRE(res);

@@ -19,22 +19,11 @@ namespace {
 
 using Catch::Matchers::Contains;
 
-const char* const kFaketime = "/usr/lib/x86_64-linux-gnu/faketime/libfaketime.so.1";
 
 // tramsync-server ARGS... --db DB, whatever its exit code (Centre::admin requires 0).
 CliResult server_cli(const Centre& centre, const TempDir& dir, std::vector<std::string> args) {
   args.insert(args.end(), {"--db", centre.db()});
   return spawn_and_capture(kTramsyncServer, args, {}, dir.path().string());
-}
-
-// A reviewer's device enrolled at the centre; its bearer token.
-std::string reviewer_token(Centre& centre, const TempDir& dir) {
-  Station reviewer(dir, "reviewer");
-  reviewer.cli.ok({"enroll", "--server", centre.url(), "--code",
-                   centre.admin({"device", "add", "--role", "reviewer", "--name", "district office"})
-                       .at("enrollment_code"),
-                   "--pin", centre.pin()});
-  return token_of(reviewer.db());
 }
 
 std::string phone_of(Station& s, const std::string& patient) {
@@ -339,9 +328,7 @@ TEST_CASE("changes held for a clock a month ahead are released or dropped at the
   const std::string dev_tablet = device_of(tablet.db());
 
   // 30.5 days ahead: whole days count, so the reason says 30 however long the test takes.
-  tablet.cli.set_env("LD_PRELOAD", kFaketime);
-  tablet.cli.set_env("FAKETIME", "+732h");
-  tablet.cli.set_env("ASAN_OPTIONS", "verify_asan_link_order=0:detect_leaks=0");
+  at_fake_time(tablet, "+732h");
   const std::string released = tablet.patient("Lò Thị Dung");
   const std::string dropped = tablet.patient("Lò Văn Sáng");
   json pushed = tablet.sync();

@@ -84,6 +84,33 @@ inline std::string token_of(const std::string& station_db) {
   return json::parse(query_texts(station_db, "SELECT extra FROM peers WHERE url != ''").at(0)).at("token");
 }
 
+// A reviewer's device enrolled at the centre; its bearer token.
+inline std::string reviewer_token(Centre& centre, const TempDir& dir) {
+  Station reviewer(dir, "reviewer");
+  reviewer.cli.ok({"enroll", "--server", centre.url(), "--code",
+                   centre.admin({"device", "add", "--role", "reviewer", "--name", "district office"})
+                       .at("enrollment_code"),
+                   "--pin", centre.pin()});
+  return token_of(reviewer.db());
+}
+
+// libfaketime (Debian package faketime, installed by scripts/setup.sh): a
+// program run with faketime_env(OFFSET) lives OFFSET away ("-10d", "+732h").
+inline constexpr const char* kFaketime = "/usr/lib/x86_64-linux-gnu/faketime/libfaketime.so.1";
+inline std::vector<std::pair<std::string, std::string>> faketime_env(const std::string& offset) {
+  return {{"LD_PRELOAD", kFaketime},
+          {"FAKETIME", offset},
+          {"ASAN_OPTIONS", "verify_asan_link_order=0:detect_leaks=0"}};  // ASan must not be preloaded after it
+}
+// station-cli of `s` runs at OFFSET from now on; at_real_time(s) undoes it.
+inline void at_fake_time(Station& s, const std::string& offset) {
+  for (const auto& [k, v] : faketime_env(offset)) s.cli.set_env(k, v);
+}
+inline void at_real_time(Station& s) {
+  s.cli.unset_env("LD_PRELOAD");
+  s.cli.unset_env("FAKETIME");
+}
+
 // station-cli ARGS... in the background, its output discarded; the caller
 // waits for it (waitpid) or kills it.
 inline pid_t spawn_station_cli(std::vector<std::string> args) {

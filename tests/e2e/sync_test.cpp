@@ -287,16 +287,13 @@ TEST_CASE("refusals: another station's record, a revoked device, a wrong pin, ba
 
 TEST_CASE("a device whose clock runs two days ahead is flagged at the centre and warned in its status",
           "[e2e][sync][clock]") {
-  const char* lib = "/usr/lib/x86_64-linux-gnu/faketime/libfaketime.so.1";
   INFO("this test runs station-cli under libfaketime (Debian package faketime, installed by scripts/setup.sh)");
-  REQUIRE(std::filesystem::exists(lib));
+  REQUIRE(std::filesystem::exists(kFaketime));
   TempDir dir;
   Centre centre(dir);
   Station a(dir, "station-a");
   a.init_and_enroll(centre, "TYT-SINHO", "Trạm Y tế xã Sìn Hồ");
-  a.cli.set_env("LD_PRELOAD", lib);
-  a.cli.set_env("FAKETIME", "+2d");
-  a.cli.set_env("ASAN_OPTIONS", "verify_asan_link_order=0:detect_leaks=0");
+  at_fake_time(a, "+2d");
   json s = a.sync();
   CHECK(s.at("clock_warning") == true);
   json status = a.cli.ok({"status"});
