@@ -95,24 +95,11 @@ class Reporter {
   // --- the stations in scope and how fresh their data is --------------------------
 
   Status load_stations() {
-    const std::string district = fold_for_search(validate::trim(o_.district));
-    const std::string station = validate::trim(o_.station);
-    auto q = db_.prepare("SELECT id, code, name, district, province FROM stations ORDER BY code");
-    bool district_known = district.empty();
-    while (q.step()) {
-      StationFreshness f{q.str(0), q.str(1), q.str(2), q.str(3), q.str(4), "", "", -1, false};
-      if (!district.empty() && fold_for_search(f.district) == district) district_known = true;
-      if (!station.empty() && f.code != station && f.station_id != station) continue;
-      if (!district.empty() && fold_for_search(f.district) != district) continue;
+    auto scope = s_.stations_in_scope(o_.station, o_.district);
+    if (!scope) return scope.error();
+    for (auto& s : *scope) {
+      StationFreshness f{s.id, s.code, s.name, s.district, s.province, "", "", -1, false};
       stations_.push_back(Station{std::move(f), stations_.size()});
-    }
-    q.release();
-    if (!district_known) return Error::invalid("district", "is not the district of any station here", o_.district);
-    if (!station.empty() && stations_.empty()) {
-      if (station_by_code_exists(station)) {
-        return Error::invalid("station", "is not in district " + o_.district, station);
-      }
-      return Error::not_found("station", station);
     }
     for (auto& st : stations_) by_id_[st.f.station_id] = &st;
     // The devices table is small (a few per station): one pass for every station
@@ -148,11 +135,7 @@ class Reporter {
     return {};
   }
 
-  bool station_by_code_exists(const std::string& code) {
-    auto q = db_.prepare("SELECT 1 FROM stations WHERE code = ?1 OR id = ?1");
-    q.bind(1, code);
-    return q.step();
-  }
+
 
   Station* in_scope(const std::string& station_id) {
     auto it = by_id_.find(station_id);

@@ -161,6 +161,27 @@ std::optional<StationInfo> Store::station_by_code(const std::string& code) {
   return StationInfo{q.str(0), q.str(1), q.str(2), q.str(3), q.str(4)};
 }
 
+Result<std::vector<StationInfo>> StoreImpl::stations_in_scope(const std::string& station_in,
+                                                              const std::string& district_in) {
+  const std::string district = fold_for_search(validate::trim(district_in));
+  const std::string station = validate::trim(station_in);
+  std::vector<StationInfo> out;
+  bool district_known = district.empty(), station_known = station.empty();
+  auto q = db->prepare("SELECT id, code, name, district, province FROM stations ORDER BY code");
+  while (q.step()) {
+    StationInfo s{q.str(0), q.str(1), q.str(2), q.str(3), q.str(4)};
+    const bool in_district = district.empty() || fold_for_search(s.district) == district;
+    const bool is_station = station.empty() || s.code == station || s.id == station;
+    district_known = district_known || in_district;
+    station_known = station_known || is_station;
+    if (in_district && is_station) out.push_back(std::move(s));
+  }
+  if (!district_known) return Error::invalid("district", "is not the district of any station here", district_in);
+  if (!station_known) return Error::not_found("station", station);
+  if (out.empty() && !station.empty()) return Error::invalid("station", "is not in district " + district_in, station);
+  return out;
+}
+
 std::vector<StationInfo> Store::stations() {
   std::vector<StationInfo> out;
   auto q = impl_->db->prepare("SELECT id, code, name, district, province FROM stations ORDER BY code");

@@ -517,18 +517,10 @@ Result<std::vector<DuplicatePair>> Store::duplicate_candidates(const DuplicateQu
   // The scope: records of one station and/or of the stations of one district.
   std::optional<std::set<std::string>> scope;
   if (!validate::trim(query.station).empty() || !validate::trim(query.district).empty()) {
+    auto in = impl_->stations_in_scope(query.station, query.district);
+    if (!in) return std::move(in.error()).in(ctx);
     scope.emplace();
-    const std::string code = validate::trim(query.station), district = fold_for_search(validate::trim(query.district));
-    auto q = impl_->db->prepare("SELECT id, code, district FROM stations");
-    while (q.step()) {
-      if (!code.empty() && q.str(1) != code && q.str(0) != code) continue;
-      if (!district.empty() && fold_for_search(q.str(2)) != district) continue;
-      scope->insert(q.str(0));
-    }
-    if (scope->empty()) {
-      if (!code.empty()) return Error::not_found("station", code).in(ctx);
-      return Error::not_found("district", query.district).in(ctx);
-    }
+    for (const auto& st : *in) scope->insert(st.id);
   }
   db::Db& db = *impl_->db;
   // Pairs keyed by their ids (sorted), so a pair found both ways is one.

@@ -125,6 +125,11 @@ class StoreImpl {
   std::vector<WasteBatch> waste_as_of(const std::string& as_of, bool pending_only,
                                       std::optional<int64_t> older_than_days);
   Result<std::string> resolve(const std::string& record_kind, const std::string& id_or_prefix);
+  // The stations a centre's report or list covers, by code: one station (its
+  // code or id), the stations of a district (compared folded: "SIN HO" is Sìn
+  // Hồ), both, or every station when both are empty. An unknown district or a
+  // station outside the district is kInvalid, an unknown station kNotFound.
+  Result<std::vector<StationInfo>> stations_in_scope(const std::string& station, const std::string& district);
 };
 
 // Reads Patient rows (shared by patient queries and reports).
