@@ -170,6 +170,13 @@ class Reporter {
     row.push_back(txt(f.stale ? "yes" : "no"));
   }
 
+  // The position of `name` among a table's columns (a bug if absent).
+  static size_t column(const ReportTable& t, const std::string& name) {
+    auto it = std::find(t.columns.begin(), t.columns.end(), name);
+    if (it == t.columns.end()) throw std::logic_error("report table " + t.name + " has no column " + name);
+    return static_cast<size_t>(it - t.columns.begin());
+  }
+
   std::string cutoff_days(int64_t days) { return local_time_from_ms(now_ms_ - days * kDayMs, offset_); }
 
   // --- stations ----------------------------------------------------------------------
@@ -764,17 +771,25 @@ class Reporter {
         });
     if (is_today) {
       // Overdue and stock as they stand now (their history is not kept).
+      // Read from those reports' own tables, by column name.
       followup_report(/*counts_only=*/true);
-      for (size_t i = 0; i < n; ++i) {
-        const auto& row = r_.tables[0].rows[i];
-        overdue[i] = std::get<int64_t>(row[2]) + std::get<int64_t>(row[3]);
+      {
+        const ReportTable& t = r_.tables.at(0);
+        const size_t covid = column(t, "overdue_covid_home"), other = column(t, "overdue_other");
+        for (size_t i = 0; i < n; ++i) {
+          overdue[i] = std::get<int64_t>(t.rows[i][covid]) + std::get<int64_t>(t.rows[i][other]);
+        }
       }
       r_.tables.clear();
       stock_report();
-      std::unordered_map<std::string, size_t> code_index;
-      for (const auto& st : stations_) code_index[st.f.code] = st.index;
-      for (const auto& row : r_.tables[0].rows) {
-        if (std::get<std::string>(row[6]) == "yes") ++under[code_index[std::get<std::string>(row[0])]];
+      {
+        std::unordered_map<std::string, size_t> code_index;
+        for (const auto& st : stations_) code_index[st.f.code] = st.index;
+        const ReportTable& t = r_.tables.at(0);
+        const size_t code = column(t, "station_code"), below = column(t, "under_reserve");
+        for (const auto& row : t.rows) {
+          if (std::get<std::string>(row[below]) == "yes") ++under[code_index[std::get<std::string>(row[code])]];
+        }
       }
       r_.tables.clear();
     }

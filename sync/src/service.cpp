@@ -451,17 +451,14 @@ struct SyncService::Handlers {
   Response report(const Request& req) {
     return guarded("report", req, [&](Response& res, Ctx& ctx) {
       const std::string name = req.path.substr(std::string("/v1/reports/").size());
-      CentralReportOptions o;
-      auto text = [&](const char* k) {
-        auto it = req.params.find(k);
-        return it == req.params.end() ? std::string() : it->second;
-      };
+      CentralReportOptions o;  // its defaults are the parameters' defaults
+      auto text = [&](const char* k) { return text_param(req, k); };
       o.station = text("station");
       o.district = text("district");
       if (!text("date").empty()) o.date = text("date");
-      auto stale = int_param(req, "stale_days", 3, 0, 3650);
-      auto covid = int_param(req, "covid_days", 1, 0, 3650);
-      auto other = int_param(req, "overdue_days", 30, 1, 3650);
+      auto stale = int_param(req, "stale_days", o.stale_days, 0, 3650);
+      auto covid = int_param(req, "covid_days", o.settings.covid_overdue_days, 0, 3650);
+      auto other = int_param(req, "overdue_days", o.settings.other_overdue_days, 1, 3650);
       if (!stale) return fail(res, ctx, 400, "bad_request", "stale_days: must be a whole number from 0 to 3650");
       if (!covid) return fail(res, ctx, 400, "bad_request", "covid_days: must be a whole number from 0 to 3650");
       if (!other) return fail(res, ctx, 400, "bad_request", "overdue_days: must be a whole number from 1 to 3650");
