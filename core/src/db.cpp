@@ -1,6 +1,11 @@
 #include "db.h"
 
+#include <sys/stat.h>
+
+#include <chrono>
+#include <map>
 #include <string>
+#include <utility>
 
 namespace tramsync::db {
 
@@ -21,6 +26,24 @@ bool DbError::is_io() const {
   }
 }
 
+namespace {
+// The writer lock of each file this process has open, by device and inode (a
+// file reached by two paths is one file). Entries live as long as a
+// connection holds them.
+std::shared_ptr<std::timed_mutex> writer_lock_of(const std::string& path) {
+  static std::mutex mu;
+  static std::map<std::pair<dev_t, ino_t>, std::weak_ptr<std::timed_mutex>> locks;
+  struct stat st {};
+  if (::stat(path.c_str(), &st) != 0) return std::make_shared<std::timed_mutex>();  // no file: nothing to share
+  std::lock_guard<std::mutex> lock(mu);
+  for (auto it = locks.begin(); it != locks.end();) it = it->second.expired() ? locks.erase(it) : std::next(it);
+  auto& slot = locks[{st.st_dev, st.st_ino}];
+  auto m = slot.lock();
+  if (!m) slot = m = std::make_shared<std::timed_mutex>();
+  return m;
+}
+}  // namespace
+
 std::unique_ptr<Db> Db::open(const std::string& path, int busy_timeout_ms) {
   sqlite3* raw = nullptr;
   int rc = sqlite3_open_v2(path.c_str(), &raw, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX,
@@ -30,7 +53,7 @@ std::unique_ptr<Db> Db::open(const std::string& path, int busy_timeout_ms) {
     sqlite3_close(raw);
     throw DbError(rc, "cannot open " + path + ": " + msg);
   }
-  std::unique_ptr<Db> db(new Db(raw));
+  std::unique_ptr<Db> db(new Db(raw, writer_lock_of(path), busy_timeout_ms));
   sqlite3_extended_result_codes(raw, 1);
   sqlite3_busy_timeout(raw, busy_timeout_ms);
   return db;
@@ -139,7 +162,13 @@ std::optional<double> Stmt::opt_dbl(int col) const {
   return dbl(col);
 }
 
-WriteTxn::WriteTxn(Db& db) : db_(db) { db_.exec("BEGIN IMMEDIATE"); }
+WriteTxn::WriteTxn(Db& db) : db_(db), turn_(*db.writer_, std::defer_lock) {
+  if (!turn_.try_lock_for(std::chrono::milliseconds(db_.busy_timeout_ms_))) {
+    throw DbError(SQLITE_BUSY, "sql failed: database is locked (another write of this process took longer than " +
+                                   std::to_string(db_.busy_timeout_ms_) + " ms)");
+  }
+  db_.exec("BEGIN IMMEDIATE");
+}
 WriteTxn::~WriteTxn() {
   if (!done_) {
     // Never throw from a destructor; a failed rollback leaves SQLite to roll back on close.

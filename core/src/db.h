@@ -12,6 +12,7 @@
 
 #include <cstdint>
 #include <memory>
+#include <mutex>
 #include <optional>
 #include <stdexcept>
 #include <string>
@@ -50,8 +51,14 @@ class Db {
   [[noreturn]] void fail(int rc, std::string_view what) const;
 
  private:
-  explicit Db(sqlite3* db) : db_(db) {}
+  friend class WriteTxn;
+  Db(sqlite3* db, std::shared_ptr<std::timed_mutex> writer, int busy_timeout_ms)
+      : db_(db), writer_(std::move(writer)), busy_timeout_ms_(busy_timeout_ms) {}
   sqlite3* db_;
+  // Shared by every connection of this process to the same file: writers
+  // queue here rather than in SQLite's busy handler (WriteTxn).
+  std::shared_ptr<std::timed_mutex> writer_;
+  int busy_timeout_ms_;
   struct Finalizer {
     void operator()(sqlite3_stmt* s) const { sqlite3_finalize(s); }
   };
@@ -110,6 +117,15 @@ class Stmt {
 // A write transaction: BEGIN IMMEDIATE on construction, ROLLBACK in the
 // destructor unless commit() was called. Store functions that write take a
 // WriteTxn& so that a write outside a transaction does not compile.
+// BEGIN IMMEDIATE ... COMMIT, rolled back unless committed.
+//
+// Connections of one process to the same file take turns on a process-wide
+// lock before BEGIN IMMEDIATE (waiting up to the busy timeout, then failing
+// as SQLITE_BUSY would). Without it, concurrent writers in one process (the
+// server's pushes) would poll SQLite's lock with sleeps that grow to 100 ms:
+// 100 stations pushing at once kept a push waiting past the 5 s timeout and
+// it failed with "database is locked" (bench/ingest_bench.cpp found it).
+// Writers in other processes still meet SQLite's own lock and busy timeout.
 class WriteTxn {
  public:
   explicit WriteTxn(Db& db);
@@ -121,6 +137,7 @@ class WriteTxn {
 
  private:
   Db& db_;
+  std::unique_lock<std::timed_mutex> turn_;
   bool done_ = false;
 };
 

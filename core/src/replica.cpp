@@ -2,6 +2,7 @@
 #include <algorithm>
 #include <functional>
 #include <map>
+#include <set>
 
 #include "applier.h"
 #include "store_impl.h"
@@ -24,11 +25,35 @@ Result<ApplyOutcome> Store::apply_changes(const std::vector<Change>& batch, cons
   return impl_->act("sync", [&](Action& a) -> Result<ApplyOutcome> {
     ApplyOutcome out;
     std::map<std::string, int64_t> received;  // applied per station, for station_activity
+    // Which of the batch's change identities this node already holds in its
+    // log or in quarantine, read with one range query per origin rather than
+    // two lookups per change (a push is nearly always all new, and a batch
+    // holds one or a few origins). Identities written by this batch are added
+    // as it goes, so a change repeated within the batch is still recognised.
+    std::map<std::string, std::set<int64_t>> in_log, in_quarantine;
+    {
+      std::map<std::string, std::pair<int64_t, int64_t>> range;
+      for (const auto& c : batch) {
+        auto [it, fresh] = range.try_emplace(c.origin, c.origin_seq, c.origin_seq);
+        if (!fresh) it->second = {std::min(it->second.first, c.origin_seq), std::max(it->second.second, c.origin_seq)};
+      }
+      for (const auto& [origin, r] : range) {
+        for (auto [table, into] : {std::pair{"changes", &in_log}, std::pair{"quarantine", &in_quarantine}}) {
+          auto q = a.db().prepare(std::string("SELECT origin_seq FROM ") + table +
+                                  " WHERE origin = ?1 AND origin_seq BETWEEN ?2 AND ?3");
+          q.bind(1, origin).bind(2, r.first).bind(3, r.second);
+          auto& seqs = (*into)[origin];
+          while (q.step()) seqs.insert(q.i64(0));
+        }
+      }
+    }
     for (const auto& c : batch) {
       ApplyResult r{c.seq, c.origin, c.origin_seq, ApplyStatus::kApplied, ""};
       out.acked_through = std::max(out.acked_through, c.seq);
+      auto& logged = in_log[c.origin];
+      auto& held = in_quarantine[c.origin];
       // Seen before? The identity (origin, origin_seq) is the same on every node.
-      {
+      if (logged.count(c.origin_seq)) {
         auto q = a.db().prepare("SELECT kind, record_id, payload, hlc FROM changes WHERE origin = ?1 AND origin_seq = ?2");
         q.bind(1, c.origin).bind(2, c.origin_seq);
         if (q.step()) {
@@ -51,7 +76,7 @@ Result<ApplyOutcome> Store::apply_changes(const std::vector<Change>& batch, cons
       // station sends it. One the centre already decided on stays decided: a
       // released one (perhaps taken at the centre's time) is a duplicate, a
       // dropped one is answered with the drop.
-      {
+      if (held.count(c.origin_seq)) {
         auto q = a.db().prepare(
             "SELECT status, decision FROM quarantine WHERE origin = ?1 AND origin_seq = ?2 AND status IN "
             "('released', 'dropped')");
@@ -93,6 +118,7 @@ Result<ApplyOutcome> Store::apply_changes(const std::vector<Change>& batch, cons
             .bind(9, c.payload)
             .bind(10, reason)
             .run();
+        held.insert(c.origin_seq);
         r.status = ApplyStatus::kQuarantined;
         r.reason = reason;
         ++out.quarantined;
@@ -100,10 +126,11 @@ Result<ApplyOutcome> Store::apply_changes(const std::vector<Change>& batch, cons
         ++out.duplicates;
       } else {
         a.append_remote(c, ctx.from_peer);
+        logged.insert(c.origin_seq);
         ++out.applied;
         ++received[c.station_id];
         // Settles a quarantine entry the same change left before, if any.
-        a.db()
+        if (held.count(c.origin_seq)) a.db()
             .prepare(
                 "UPDATE quarantine SET status = 'applied', decided_at = ?1, decision = ?2 "
                 "WHERE origin = ?3 AND origin_seq = ?4 AND status = 'held'")

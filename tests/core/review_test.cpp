@@ -1524,3 +1524,55 @@ TEST_CASE("a registration's conflict takes winner or loser only, and never from 
   CHECK(must(net.centre.store->resolve_conflict("c0ffee00", "loser")).keep == "loser");
   CHECK(net.centre.store->conflicts().empty());
 }
+
+// Store::apply_changes reads which identities of a batch it already holds once
+// per batch; what the batch itself writes must count too.
+TEST_CASE("a batch carrying a change twice, and a held change again after what it lacked, is judged change by change",
+          "[core][review][quarantine]") {
+  District net;
+  Node& tablet = net.add_device("máy tính bảng");
+  PatientInput in;
+  in.name = "Lò Thị Dung";
+  in.sex = "female";
+  in.birth = "1948";
+  in.village = "Bản Lướt";
+  const std::string patient = must(tablet.store->add_patient(in));
+  const Change registration = tablet.last_change();
+  VisitInput v;
+  v.patient_id = patient;
+  must(tablet.store->add_visit(v));
+  const Change visit = tablet.last_change();
+
+  // The visit alone: its patient is unknown at the centre, so it is held.
+  ApplyOutcome first = net.push_changes(tablet, {visit});
+  REQUIRE(first.quarantined == 1);
+  REQUIRE(net.centre.store->quarantined().size() == 1);
+
+  // One batch: the visit (still held), its patient, the visit again (now
+  // applied), the patient again (a duplicate of what this batch wrote).
+  ApplyOutcome again = net.push_changes(tablet, {visit, registration, visit, registration});
+  CHECK(again.quarantined == 1);
+  CHECK(again.applied == 2);
+  CHECK(again.duplicates == 1);
+  REQUIRE(again.results.size() == 4);
+  CHECK(again.results[0].status == ApplyStatus::kQuarantined);
+  CHECK(again.results[1].status == ApplyStatus::kApplied);
+  CHECK(again.results[2].status == ApplyStatus::kApplied);
+  CHECK(again.results[3].status == ApplyStatus::kDuplicate);
+  // The held entry is settled by the arrival that was applied, and each change is in the log once.
+  CHECK(net.centre.store->quarantined().empty());
+  const auto all = net.centre.store->quarantined(false);
+  REQUIRE(all.size() == 1);
+  CHECK(all[0].status == "applied");
+  int64_t logged = 0;
+  for (const auto& c : net.centre.store->changes_after(0, kBigPage)) {
+    if (c.origin == tablet.id) ++logged;
+  }
+  CHECK(logged == 2);
+
+  // The whole batch once more: everything is a duplicate now.
+  ApplyOutcome third = net.push_changes(tablet, {visit, registration, visit, registration});
+  CHECK(third.duplicates == 4);
+  CHECK(third.applied == 0);
+  CHECK(third.quarantined == 0);
+}
