@@ -60,7 +60,7 @@ void setup_serve(CLI::App& app, Context& ctx) {
   key->needs(cert);
   self->excludes(cert)->excludes(key);
   insecure->excludes(cert)->excludes(key)->excludes(self);
-  cmd->add_option("--threads", o->params.threads, "Worker threads (default: the number of CPUs, at least 8)")
+  cmd->add_option("--threads", o->params.threads, "Worker threads (default: 8 per CPU, at least 64)")
       ->check(CLI::Range(1u, 1024u));
   cmd->add_option("--cache-mib", o->params.cache_mib,
                   "SQLite page cache of each database connection, in MiB (default " +

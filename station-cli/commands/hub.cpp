@@ -87,7 +87,7 @@ void setup_hub(CLI::App& app, Context& ctx) {
     key->needs(cert);
     self->excludes(cert)->excludes(key);
     insecure->excludes(cert)->excludes(key)->excludes(self);
-    cmd->add_option("--threads", p->threads, "Worker threads (default: the number of CPUs, at least 8)")
+    cmd->add_option("--threads", p->threads, "Worker threads (default: 8 per CPU, at least 64)")
         ->check(CLI::Range(1u, 256u));
     cmd->footer(
         "Mobile devices enrolled here (`station-cli device add`) sync with this file; its own `station-cli sync`\n"

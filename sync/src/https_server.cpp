@@ -108,6 +108,10 @@ Result<std::unique_ptr<HttpsServer>> HttpsServer::create(const ServerConfig& con
   ServiceOptions options;
   options.db_path = config.db_path;
   options.store_options.cache_mib = config.cache_mib;
+  // Pushes from many stations at once queue for the one writer (db::WriteTxn);
+  // a push may wait its turn this long, well inside the client's 60 s read
+  // timeout, before it is answered 503.
+  options.store_options.busy_timeout_ms = 20'000;
   options.on_request = [logger = &log](const RequestLog& r) {
     t_request.logged = true;
     logger->request(r);

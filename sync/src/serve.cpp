@@ -74,7 +74,13 @@ const char* signal_name(int sig) {
 
 }  // namespace
 
-unsigned default_threads() { return std::max(8u, std::thread::hardware_concurrency()); }
+// A worker serves one connection at a time, and a station's sync keeps its
+// connection for all its requests: with 8 workers, 100 stations syncing at
+// once left most of them waiting past the client's TLS handshake timeout
+// (bench/ingest_bench.cpp). Pushes queue for the one writer anyway
+// (SyncService), so the workers mostly wait; each costs a stack and, while it
+// holds one, a pooled store's page cache.
+unsigned default_threads() { return std::max(64u, 8 * std::thread::hardware_concurrency()); }
 
 Result<ServeSetup> serve_setup(const ServeParams& o, bool* usage) {
   *usage = false;

@@ -87,8 +87,19 @@ Result<SyncService::Lease> SyncService::lease() {
   return Lease(pool_.get(), std::move(s.value()));
 }
 
+// The one store that applies pushes, one at a time. Its page cache stays warm
+// from push to push; a pooled store would find its cache invalidated by the
+// other connections' writes and read the indexes again from the OS.
+struct SyncService::Writer {
+  std::timed_mutex mu;
+  std::unique_ptr<Store> store;  // GUARDED_BY(mu), opened on first use
+};
+
 SyncService::SyncService(ServiceOptions options, std::shared_ptr<Authorizer> authorizer)
-    : options_(std::move(options)), authorizer_(std::move(authorizer)), pool_(std::make_unique<Pool>()) {
+    : options_(std::move(options)),
+      authorizer_(std::move(authorizer)),
+      pool_(std::make_unique<Pool>()),
+      writer_(std::make_unique<Writer>()) {
   // Request ids differ across restarts, so log lines of two runs never share one.
   std::random_device rd;
   request_counter_ = (static_cast<uint64_t>(rd()) << 32) ^ rd();
@@ -325,7 +336,19 @@ struct SyncService::Handlers {
       ac.may_write_catalogue = caller->may_write_catalogue;
       ac.allowed_origins = {caller->device.id};
       if (caller->may_relay) ac.relay_station = caller->device.station_id;
-      auto out = store.apply_changes(*changes, ac);
+      // Pushes take turns on the writer; one that waits past the busy timeout
+      // is answered 503 and the client retries.
+      std::unique_lock<std::timed_mutex> turn(svc.writer_->mu, std::defer_lock);
+      if (!turn.try_lock_for(std::chrono::milliseconds(svc.options_.store_options.busy_timeout_ms))) {
+        return fail(res, ctx, 503, "unavailable", "the server is busy applying other pushes; try again");
+      }
+      if (!svc.writer_->store) {
+        auto w = Store::open(svc.options_.db_path, svc.options_.store_options);
+        if (!w) return fail(res, ctx, 503, "unavailable", w.error().message());
+        svc.writer_->store = std::move(w.value());
+      }
+      Store& writer = *svc.writer_->store;
+      auto out = writer.apply_changes(*changes, ac);
       if (!out) {
         return fail(res, ctx, status_for(out.error()),
                     out.error().code == ErrorCode::kConflict ? "origin_reused" : "unavailable", out.error().message());
@@ -334,7 +357,8 @@ struct SyncService::Handlers {
       svc.metrics_.duplicates += out->duplicates;
       svc.metrics_.quarantined += out->quarantined;
       svc.metrics_.conflicts += out->conflicts;
-      (void)store.note_device_seen(caller->device.id, client_skew(req), false);
+      (void)writer.note_device_seen(caller->device.id, client_skew(req), false);
+      turn.unlock();
       json results = json::array();
       for (const auto& r : out->results) {
         if (r.status != ApplyStatus::kQuarantined) continue;  // the others are counted, not listed

@@ -113,10 +113,12 @@ class SyncService {
 
  private:
   struct Pool;
+  struct Writer;
   struct Handlers;
   ServiceOptions options_;
   std::shared_ptr<Authorizer> authorizer_;
   std::unique_ptr<Pool> pool_;
+  std::unique_ptr<Writer> writer_;
   Metrics metrics_;
   std::mutex rate_mu_;
   std::vector<std::pair<std::string, std::vector<int64_t>>> enroll_attempts_;  // GUARDED_BY(rate_mu_)
