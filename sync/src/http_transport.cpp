@@ -105,7 +105,11 @@ class HttpsTransport final : public Transport {
     };
     for (const auto& [k, v] : req.headers) add(k, v);
     if (options_.gzip) add("Accept-Encoding", "gzip");
-    sent += static_cast<int64_t>(url_.host.size()) + 14;  // Host: host:port
+    // httplib would add these two itself, uncounted (and its User-Agent is
+    // longer): named here, every request header is in the count.
+    if (!req.headers.count("Accept")) add("Accept", "*/*");
+    if (!req.headers.count("User-Agent")) add("User-Agent", "tramsync/1");
+    sent += static_cast<int64_t>(url_.host.size()) + 14 + 2;  // Host: host:port, and the blank line
 
     std::string path = req.path;
     if (!req.params.empty()) {

@@ -356,6 +356,11 @@ Status harden_server_context(SSL_CTX* ctx) {
   SSL_CTX_set_options(ctx, SSL_OP_NO_COMPRESSION | SSL_OP_NO_RENEGOTIATION |
                                SSL_OP_NO_SESSION_RESUMPTION_ON_RENEGOTIATION | SSL_OP_CIPHER_SERVER_PREFERENCE);
   if (SSL_CTX_set_cipher_list(ctx, kTls12Ciphers) != 1) return openssl_error("setting the TLS 1.2 cipher list");
+  // No TLS 1.3 session tickets: no client resumes a session (station-cli is a
+  // new process each sync and keeps one connection for all of it), and the
+  // two tickets OpenSSL sends by default are 510 of the ~1.7 KB a handshake
+  // costs on a 2G link (bench/sync_bench.cpp).
+  if (SSL_CTX_set_num_tickets(ctx, 0) != 1) return openssl_error("turning off session tickets");
   return {};
 }
 
