@@ -163,7 +163,12 @@ std::string insert_patient(Action& a, const PatientInput& in) {
 Status check_national_id_free(StoreImpl& s, const std::string& national_id, const std::string& except_id,
                               const std::string& station_id) {
   if (national_id.empty()) return {};
-  auto q = s.db->prepare("SELECT id FROM patients WHERE national_id = ?1 AND station_id = ?2 AND id != ?3 LIMIT 1");
+  // "national_id != ''" lets SQLite use the partial index patients_national_id
+  // (it cannot prove a bound ?1 is not empty); without it, every add and
+  // import read all the station's patients (bench/local_bench.cpp).
+  auto q = s.db->prepare(
+      "SELECT id FROM patients WHERE national_id = ?1 AND national_id != '' AND station_id = ?2 AND id != ?3 "
+      "LIMIT 1");
   q.bind(1, national_id).bind(2, station_id.empty() ? s.station_id() : station_id).bind(3, except_id);
   if (q.step()) {
     return Error{ErrorCode::kConflict, "", "national_id", "is already registered for patient " + q.str(0),

@@ -556,7 +556,7 @@ Result<std::vector<DuplicatePair>> Store::duplicate_candidates(const DuplicateQu
     while (g.step()) ids.push_back(g.str(0));
     g.release();
     for (const auto& nid : ids) {
-      auto group = read_candidates(db, "p.national_id = ?1", {nid});
+      auto group = read_candidates(db, "p.national_id = ?1 AND p.national_id != ''", {nid});  // the partial index
       for (size_t i = 0; i < group.size(); ++i) {
         for (size_t j = i + 1; j < group.size(); ++j) add_pair(group[i], group[j], true, -1);
       }
