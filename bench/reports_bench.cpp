@@ -53,6 +53,7 @@
 #include <thread>
 #include <vector>
 
+#include "common.h"
 #include "tramsync/core/clock.h"
 #include "tramsync/core/hlc.h"
 #include "tramsync/core/model.h"
@@ -87,14 +88,16 @@ struct Options {
   std::vector<std::string> reports = kCentralReports;
   std::vector<std::string> scopes = {"all", "station", "district"};
   bool rebuild = false;
+  bool quick = false;
   int cache_mib = 64;  // as the server's default (sync::kDefaultServerCacheMib)
 };
 
 [[noreturn]] void usage(int code) {
-  std::cout << "usage: tramsync-bench-reports [--quick] [--stations N] [--patients M] [--data DIR] [--runs R]\n"
+  std::cout << "usage: tramsync-bench-reports [--quick] [--scale F] [--stations N] [--patients M] [--data DIR] [--runs R]\n"
                "         [--station CODE] [--district NAME] [--batch N] [--json-out FILE] [--rebuild]\n"
                "         [--reports LIST] [--scopes LIST]\n"
                "  --quick     100 stations x 100,000 patients (default 1000 x 1,000,000)\n"
+               "  --scale F   1000 x F stations and 1,000,000 x F patients\n"
                "  --data      where the generated central file is kept and reused (default bench-data/)\n"
                "  --runs      timed runs per report and scope, after one warm-up (default 7)\n"
                "  --station   the station of the one-station scope (default the middle one)\n"
@@ -121,6 +124,11 @@ Options parse(int argc, char** argv) {
     if (a == "--quick") {
       o.stations = 100;
       o.patients = 100'000;
+      o.quick = true;
+    } else if (a == "--scale") {
+      const double f = std::stod(value());
+      o.stations = std::max<int64_t>(1, static_cast<int64_t>(1000 * f + 0.5));
+      o.patients = static_cast<int64_t>(1'000'000 * f + 0.5);
     } else if (a == "--stations") {
       o.stations = std::stoll(value());
     } else if (a == "--patients") {
@@ -808,18 +816,29 @@ int main(int argc, char** argv) {
                   {"stale_stations", t.stale}});
   }
   if (!o.json_out.empty()) {
-    json out{{"stations", o.stations}, {"patients", o.patients}, {"file", path}, {"file_bytes", bytes},
-             {"build", {{"reused", b.reused}, {"seconds", b.seconds}, {"apply_seconds", b.apply_seconds},
-                        {"changes", b.changes}, {"batches", b.batches}, {"built_at", b.built_at},
-                        {"per_kind", b.per_kind}}},
-             {"machine", {{"cores", cores}, {"cpu", cpu}}}, {"commit", commit}, {"dirty", !dirty.empty()},
-             {"runs", o.runs}, {"cache_mib", o.cache_mib}, {"timings", jt}};
-    std::ofstream f(o.json_out);
-    f << out.dump(2) << "\n";
-    if (!f) {
-      std::cerr << "cannot write " << o.json_out << "\n";
-      return 1;
+    // The common figure format (bench/common.h), one figure per report and scope.
+    bench::Results res("reports", o.quick ? "quick" : "full");
+    for (const auto& t : timings) {
+      const std::string scope = t.scope.rfind("station", 0) == 0 ? "station" : t.scope.rfind("district", 0) == 0 ? "district" : "all";
+      auto f = bench::Figure::of("reports." + t.report + "." + scope + "_ms", "Reports at the centre",
+                                 "report " + t.report + " over " + (scope == "all" ? "all stations" : "one " + scope) +
+                                     " (" + std::to_string(o.stations) + " stations, " + std::to_string(o.patients) +
+                                     " patients)",
+                                 "ms", false, t.ms);
+      f.whole_job = scope == "all";  // one station's size stays the same as the province grows
+      if (t.report == "followup" || t.report == "daily" || t.report == "stock" || t.report == "waste" ||
+          t.report == "stations") {
+        f.target = 1000;  // "well under a second"
+      }
+      res.add(f);
     }
+    res.details() = {{"scale", static_cast<double>(o.patients) / 1e6}, {"stations", o.stations},
+                     {"patients", o.patients}, {"file_bytes", bytes},
+                     {"build", {{"reused", b.reused}, {"seconds", b.seconds}, {"apply_seconds", b.apply_seconds},
+                                {"changes", b.changes}, {"batches", b.batches}, {"built_at", b.built_at},
+                                {"per_kind", b.per_kind}}},
+                     {"commit", commit}, {"runs", o.runs}, {"cache_mib", o.cache_mib}, {"timings", jt}};
+    if (!res.write(o.json_out)) return 1;
   }
   return 0;
 }
