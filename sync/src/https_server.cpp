@@ -3,6 +3,7 @@
 #include <httplib.h>
 #include <sys/socket.h>
 
+#include <atomic>
 #include <chrono>
 #include <cstdlib>
 #include <exception>
@@ -121,6 +122,34 @@ Result<std::unique_ptr<HttpsServer>> HttpsServer::create(const ServerConfig& con
   return s;
 }
 
+namespace {
+// httplib's worker pool, counting the connections accepted and not yet
+// picked up by a worker. A worker serves one connection until the client
+// closes it, so while connections wait, each answer says "Connection: close"
+// (the post-routing handler below): the client closes and reconnects behind
+// the others instead of keeping its worker for a whole sync. Without it, 100
+// stations pushing 20 batches each at once to 64 workers left 36 of them
+// waiting past their TLS handshake timeout, six attempts in a row
+// (bench/ingest_bench.cpp).
+class FairPool final : public httplib::TaskQueue {
+ public:
+  FairPool(size_t threads, std::shared_ptr<std::atomic<int64_t>> waiting)
+      : pool_(threads), waiting_(std::move(waiting)) {}
+  void enqueue(std::function<void()> fn) override {
+    ++*waiting_;
+    pool_.enqueue([fn = std::move(fn), waiting = waiting_] {
+      --*waiting;
+      fn();
+    });
+  }
+  void shutdown() override { pool_.shutdown(); }
+
+ private:
+  httplib::ThreadPool pool_;
+  std::shared_ptr<std::atomic<int64_t>> waiting_;
+};
+}  // namespace
+
 void HttpsServer::install_handlers() {
   httplib::Server& http = *http_;
   // The handlers hold plain pointers: the service and the log outlive the
@@ -129,7 +158,11 @@ void HttpsServer::install_handlers() {
   RequestLogger* log = &log_;
 
   const unsigned threads = config_.threads;
-  http.new_task_queue = [threads] { return new httplib::ThreadPool(threads); };
+  auto waiting = std::make_shared<std::atomic<int64_t>>(0);
+  http.new_task_queue = [threads, waiting] { return new FairPool(threads, waiting); };
+  http.set_post_routing_handler([waiting](const httplib::Request&, httplib::Response& res) {
+    if (waiting->load() > 0) res.set_header("Connection", "close");
+  });
   http.set_socket_options(socket_options);
   http.set_payload_max_length(static_cast<size_t>(protocol::kMaxRequestBytes));
   http.set_read_timeout(config_.read_timeout_s, 0);

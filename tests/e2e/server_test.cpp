@@ -5,7 +5,10 @@
 // a request may carry, the request log, and a clean stop.
 #include <openssl/ssl.h>
 
+#include <atomic>
+#include <chrono>
 #include <random>
+#include <thread>
 #include <regex>
 #include <string>
 #include <vector>
@@ -207,6 +210,41 @@ TEST_CASE("the server's own endpoints answer JSON, metrics and errors over TLS 1
     REQUIRE(modern);
     CHECK(modern->status == 200);
   }
+}
+
+TEST_CASE("a connection waiting for a worker is served next: the busy one is told to close, not kept alive",
+          "[e2e][server][load]") {
+  Centre c;
+  auto server = ServerProcess::start(c.db, c.tls_dir, {"--threads", "1"});
+  auto a = tls_client(server->port);
+  a->set_keep_alive(true);
+  auto first = a->Get("/healthz");
+  REQUIRE(first);
+  CHECK(first->status == 200);
+  CHECK(first->get_header_value("Connection") != "close");  // nobody waits: kept alive
+
+  // B connects while A's kept-alive connection holds the only worker.
+  std::atomic<bool> b_ok{false};
+  std::atomic<int64_t> b_ms{-1};
+  std::thread b([&] {
+    const auto t0 = std::chrono::steady_clock::now();
+    auto r = tls_client(server->port)->Get("/healthz");
+    b_ok = r && r->status == 200;
+    b_ms = std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now() - t0).count();
+  });
+  std::this_thread::sleep_for(std::chrono::milliseconds(500));  // B's connection is accepted and queued
+  auto second = a->Get("/healthz");
+  REQUIRE(second);
+  CHECK(second->status == 200);
+  CHECK(second->get_header_value("Connection") == "close");
+  b.join();
+  CHECK(b_ok);
+  // Kept alive, A's connection would have held the worker for the 5 s idle timeout.
+  CHECK(b_ms < 4000);
+  // A reconnects by itself for its next request.
+  auto third = a->Get("/healthz");
+  REQUIRE(third);
+  CHECK(third->status == 200);
 }
 
 TEST_CASE("plain HTTP (--insecure-http) is refused off loopback and served on loopback", "[e2e][server][tls]") {
