@@ -328,6 +328,40 @@ Result<Identity> Store::init_device(const StationInfo& station, const std::strin
   return impl_->require_identity();
 }
 
+Status Store::batch(const std::function<Status()>& actions) {
+  const char* ctx = "batch";
+  if (impl_->batch) return Error::refused("batch", "cannot run inside another batch", "").in(ctx);
+  StoreImpl::Batch b;
+  // However the batch ends, act() goes back to one transaction per action; an
+  // identity read inside a batch that rolled back is forgotten.
+  struct Guard {
+    StoreImpl& s;
+    bool committed = false;
+    ~Guard() {
+      s.batch = nullptr;
+      if (!committed) s.ident.reset();
+    }
+  };
+  try {
+    db::WriteTxn txn(*impl_->db);
+    Action action(*impl_, txn);
+    b.action = &action;
+    Guard guard{*impl_};
+    impl_->batch = &b;
+    Status st = actions();
+    impl_->batch = nullptr;
+    if (b.failed) return std::move(*b.failed).in(ctx);
+    if (!st) return std::move(st.error()).in(ctx);
+    action.finish();
+    txn.commit();
+    guard.committed = true;
+    return {};
+  } catch (const db::DbError& e) {
+    if (!e.is_io()) throw;
+    return Error{ErrorCode::kIo, ctx, "database", "could not be written (" + std::string(e.what()) + ")", ""};
+  }
+}
+
 Result<std::string> Store::resolve_id(const std::string& record_kind, const std::string& id_or_prefix) {
   return impl_->resolve(record_kind, id_or_prefix);
 }

@@ -76,11 +76,22 @@ class StoreImpl {
   IdSource* ids = nullptr;
   std::optional<Identity> ident;
 
+  // Store::batch in progress: act() runs each action on the batch's
+  // transaction and Action instead of its own, and keeps the first failure
+  // (the batch then rolls back whatever its caller returns).
+  struct Batch {
+    Action* action = nullptr;
+    std::optional<Error> failed;
+  };
+  Batch* batch = nullptr;
+
   // Runs f(Action&) -> Result<T> in one BEGIN IMMEDIATE transaction; commits when
-  // it returns a value, rolls back on an Error, AbortAction or exception.
+  // it returns a value, rolls back on an Error, AbortAction or exception. Inside
+  // Store::batch, runs f in the batch's transaction (committed by the batch).
   template <typename F>
   auto act(const char* name, F&& f) -> decltype(f(std::declval<Action&>())) {
     using R = decltype(f(std::declval<Action&>()));
+    if (batch) return act_in_batch<R>(name, f);
     try {
       db::WriteTxn txn(*db);
       Action action(*this, txn);
@@ -94,6 +105,26 @@ class StoreImpl {
     } catch (const db::DbError& e) {
       if (!e.is_io()) throw;
       return Error{ErrorCode::kIo, name, "database", "could not be written (" + std::string(e.what()) + ")", ""};
+    }
+  }
+
+  template <typename R, typename F>
+  R act_in_batch(const char* name, F& f) {
+    auto failed = [&](Error e) -> Error {
+      if (!batch->failed) batch->failed = e;
+      return e;
+    };
+    try {
+      R r = f(*batch->action);
+      if (!r.ok()) return failed(std::move(r.error()).in(name));
+      return r;
+    } catch (AbortAction& a) {
+      return failed(std::move(a.error).in(name));
+    } catch (const db::DbError& e) {
+      Error err = failed(
+          Error{ErrorCode::kIo, name, "database", "could not be written (" + std::string(e.what()) + ")", ""});
+      if (!e.is_io()) throw;
+      return err;
     }
   }
 

@@ -132,6 +132,22 @@ class Store {
   Result<std::string> void_event(const std::string& event_id, const std::string& reason,
                                  std::optional<std::string> at = std::nullopt);
 
+  // --- several actions as one ------------------------------------------------------
+  // Runs `actions`, which call this Store's write actions (add_patient,
+  // add_visit, dispense, receive, move_waste, void_event, ...), in ONE
+  // BEGIN IMMEDIATE transaction committed once at the end: a paper ledger
+  // imported a few thousand rows at a time pays one commit (one fsync) per
+  // batch instead of one per record. Each action validates, writes and appends
+  // one change per record exactly as alone, and sees the batch's earlier
+  // writes (stock an earlier dispense took is gone). All or nothing: when
+  // `actions` returns an error (return the first one an action returned),
+  // throws, or any action failed after it began writing (whatever `actions`
+  // then returns), everything rolls back and the error is returned; nothing of
+  // the batch is kept, in the records or the change log. While a batch runs,
+  // other connections wait for its write lock (busy timeout). A batch inside a
+  // batch is refused.
+  Status batch(const std::function<Status()>& actions);
+
   // --- reports -----------------------------------------------------------------
   Result<DailyReport> daily_report(std::optional<std::string> date, const ReportSettings& settings = {});
   Result<StatusInfo> status();
