@@ -90,8 +90,13 @@ std::vector<Lot> item_lots_at(StoreImpl& s, const std::string& item_id, const st
     std::optional<int64_t> low;  // lowest balance after `at`
   };
   std::map<std::string, Acc> lots;
+  // INDEXED BY: without statistics SQLite prefers stock_movements_at
+  // (station_id, at) to skip the sort, and so read every movement of the
+  // station, all items, for each dispense (bench/local_bench.cpp: 90 ms at
+  // 1,000,000 events). This reads the one item's movements and sorts them.
   auto q = s.db->prepare(
-      "SELECT m.lot, m.expiry, m.quantity, m.at FROM stock_movements m WHERE m.station_id = ?1 AND m.item_id = ?2 "
+      "SELECT m.lot, m.expiry, m.quantity, m.at FROM stock_movements m INDEXED BY stock_movements_lot "
+      "WHERE m.station_id = ?1 AND m.item_id = ?2 "
       "AND NOT EXISTS (SELECT 1 FROM voids x WHERE x.event_id = m.id) ORDER BY m.at, m.rowid");
   q.bind(1, s.station_id()).bind(2, item_id);
   while (q.step()) {
