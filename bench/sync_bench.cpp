@@ -1406,6 +1406,9 @@ int main(int argc, char** argv) {
     f.what = std::move(what);
     f.unit = std::move(unit);
     f.runs = std::move(values);
+    // For the scaling table: an initial sync grows with the station; a
+    // home visit or a day's sync does not.
+    f.whole_job = f.id.rfind("initial.", 0) == 0 && f.unit != "changes/s" && f.unit != "MiB";
     return f;
   };
   const std::string kInit = "Initial sync", kIncr = "Incremental sync";
