@@ -12,7 +12,6 @@
 #pragma once
 
 #include <sqlite3.h>
-#include <sys/resource.h>
 #include <time.h>
 #include <sys/utsname.h>
 #include <unistd.h>
@@ -69,13 +68,6 @@ inline double process_cpu_seconds() {
   return static_cast<double>(t.tv_sec) + static_cast<double>(t.tv_nsec) / 1e9;
 }
 
-// Peak resident memory of this process so far, in MiB (getrusage).
-inline double peak_rss_mib() {
-  rusage u{};
-  getrusage(RUSAGE_SELF, &u);
-  return static_cast<double>(u.ru_maxrss) / 1024.0;
-}
-
 // A value from /proc/PID/status in MiB (VmHWM: peak resident, VmRSS: now); -1 if unreadable.
 inline double proc_status_mib(pid_t pid, const std::string& key) {
   std::ifstream f("/proc/" + std::to_string(pid) + "/status");
@@ -90,14 +82,6 @@ inline double proc_status_mib(pid_t pid, const std::string& key) {
   }
   return -1;
 }
-
-// Resets this process's peak-RSS counter (VmHWM) to its current RSS, so a
-// phase's peak can be read alone (Linux >= 4.0; ignored elsewhere).
-inline void reset_peak_rss() {
-  std::ofstream f("/proc/self/clear_refs");
-  if (f) f << "5";
-}
-inline double current_peak_mib() { return proc_status_mib(getpid(), "VmHWM"); }
 
 struct Figure {
   std::string id;     // stable key: "local.add_patient.median_ms"

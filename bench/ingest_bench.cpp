@@ -565,7 +565,6 @@ int main(int argc, char** argv) {
   res.add(Figure::of("ingest.plain.changes_per_s", "Central ingest", "the limit: " + f.limit_what, "changes/s", true,
                  plain_rate));
   for (auto [p, name] : {std::pair{50.0, "p50"}, std::pair{95.0, "p95"}, std::pair{99.0, "p99"}}) {
-    std::vector<double> per_run;  // the percentile within each run would need the runs apart; all pushes pooled
     res.add(Figure::of(std::string("ingest.push_latency.") + name + "_ms", "Central ingest",
                    std::string("one push of 500 changes, answered, retries included (") + name + " over all pushes of all runs, " +
                        std::to_string(all_lat.size()) + " pushes)",

@@ -86,7 +86,6 @@ class ServerProcess {
   const std::string& fingerprint() const { return fingerprint_; }
   pid_t pid() const { return pid_; }
   double peak_mib() const { return proc_status_mib(pid_, "VmHWM"); }
-  double rss_mib() const { return proc_status_mib(pid_, "VmRSS"); }
 
   // SIGTERM and wait (SIGKILL after 20 s). The exit status, or -1.
   int stop() {

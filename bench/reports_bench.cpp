@@ -655,29 +655,6 @@ BuildInfo build(const Options& o, const std::string& path, int64_t now_ms) {
 
 // --- timing ------------------------------------------------------------------------
 
-std::string shell_line(const char* cmd) {
-  std::string out;
-  if (FILE* f = popen(cmd, "r")) {
-    char buf[256];
-    if (fgets(buf, sizeof buf, f)) out = buf;
-    pclose(f);
-  }
-  while (!out.empty() && (out.back() == '\n' || out.back() == '\r')) out.pop_back();
-  return out;
-}
-
-std::string cpu_model() {
-  std::ifstream in("/proc/cpuinfo");
-  std::string line;
-  while (std::getline(in, line)) {
-    if (line.rfind("model name", 0) == 0) {
-      auto p = line.find(':');
-      return p == std::string::npos ? line : line.substr(p + 2);
-    }
-  }
-  return "unknown";
-}
-
 struct Timing {
   std::string report, scope;
   std::vector<double> ms;
@@ -778,10 +755,10 @@ int main(int argc, char** argv) {
     }
   }
 
-  const std::string commit = shell_line("git rev-parse --short HEAD 2>/dev/null");
-  const std::string dirty = shell_line("git status --porcelain --untracked-files=no -- core bench 2>/dev/null | head -1");
+  const std::string commit = bench::read_first_line("git rev-parse --short HEAD 2>/dev/null");
+  const std::string dirty = bench::read_first_line("git status --porcelain --untracked-files=no -- core bench 2>/dev/null | head -1");
   const unsigned cores = std::thread::hardware_concurrency();
-  const std::string cpu = cpu_model();
+  const std::string cpu = bench::machine().value("cpu", std::string("unknown"));
   auto median = [](const std::vector<double>& v) {
     return v.size() % 2 ? v[v.size() / 2] : (v[v.size() / 2 - 1] + v[v.size() / 2]) / 2;
   };
