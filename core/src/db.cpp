@@ -30,16 +30,16 @@ namespace {
 // The writer lock of each file this process has open, by device and inode (a
 // file reached by two paths is one file). Entries live as long as a
 // connection holds them.
-std::shared_ptr<std::timed_mutex> writer_lock_of(const std::string& path) {
+std::shared_ptr<TimedMutex> writer_lock_of(const std::string& path) {
   static std::mutex mu;
-  static std::map<std::pair<dev_t, ino_t>, std::weak_ptr<std::timed_mutex>> locks;
+  static std::map<std::pair<dev_t, ino_t>, std::weak_ptr<TimedMutex>> locks;
   struct stat st {};
-  if (::stat(path.c_str(), &st) != 0) return std::make_shared<std::timed_mutex>();  // no file: nothing to share
+  if (::stat(path.c_str(), &st) != 0) return std::make_shared<TimedMutex>();  // no file: nothing to share
   std::lock_guard<std::mutex> lock(mu);
   for (auto it = locks.begin(); it != locks.end();) it = it->second.expired() ? locks.erase(it) : std::next(it);
   auto& slot = locks[{st.st_dev, st.st_ino}];
   auto m = slot.lock();
-  if (!m) slot = m = std::make_shared<std::timed_mutex>();
+  if (!m) slot = m = std::make_shared<TimedMutex>();
   return m;
 }
 }  // namespace

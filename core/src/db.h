@@ -19,6 +19,8 @@
 #include <string_view>
 #include <unordered_map>
 
+#include "tramsync/core/timed_mutex.h"
+
 namespace tramsync::db {
 
 class DbError : public std::runtime_error {
@@ -52,12 +54,12 @@ class Db {
 
  private:
   friend class WriteTxn;
-  Db(sqlite3* db, std::shared_ptr<std::timed_mutex> writer, int busy_timeout_ms)
+  Db(sqlite3* db, std::shared_ptr<TimedMutex> writer, int busy_timeout_ms)
       : db_(db), writer_(std::move(writer)), busy_timeout_ms_(busy_timeout_ms) {}
   sqlite3* db_;
   // Shared by every connection of this process to the same file: writers
   // queue here rather than in SQLite's busy handler (WriteTxn).
-  std::shared_ptr<std::timed_mutex> writer_;
+  std::shared_ptr<TimedMutex> writer_;
   int busy_timeout_ms_;
   struct Finalizer {
     void operator()(sqlite3_stmt* s) const { sqlite3_finalize(s); }
@@ -137,7 +139,7 @@ class WriteTxn {
 
  private:
   Db& db_;
-  std::unique_lock<std::timed_mutex> turn_;
+  std::unique_lock<TimedMutex> turn_;
   bool done_ = false;
 };
 

@@ -8,6 +8,7 @@
 #include <random>
 
 #include "tramsync/core/text.h"
+#include "tramsync/core/timed_mutex.h"
 #include "tramsync/core/time.h"
 #include "tramsync/sync/auth.h"
 #include "tramsync/sync/protocol.h"
@@ -91,7 +92,7 @@ Result<SyncService::Lease> SyncService::lease() {
 // from push to push; a pooled store would find its cache invalidated by the
 // other connections' writes and read the indexes again from the OS.
 struct SyncService::Writer {
-  std::timed_mutex mu;
+  TimedMutex mu;
   std::unique_ptr<Store> store;  // GUARDED_BY(mu), opened on first use
 };
 
@@ -338,7 +339,7 @@ struct SyncService::Handlers {
       if (caller->may_relay) ac.relay_station = caller->device.station_id;
       // Pushes take turns on the writer; one that waits past the busy timeout
       // is answered 503 and the client retries.
-      std::unique_lock<std::timed_mutex> turn(svc.writer_->mu, std::defer_lock);
+      std::unique_lock<TimedMutex> turn(svc.writer_->mu, std::defer_lock);
       if (!turn.try_lock_for(std::chrono::milliseconds(svc.options_.store_options.busy_timeout_ms))) {
         return fail(res, ctx, 503, "unavailable", "the server is busy applying other pushes; try again");
       }
