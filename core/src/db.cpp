@@ -1,6 +1,8 @@
 #include "db.h"
 
+#include <fcntl.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include <chrono>
 #include <map>
@@ -45,6 +47,17 @@ std::shared_ptr<TimedMutex> writer_lock_of(const std::string& path) {
 }  // namespace
 
 std::unique_ptr<Db> Db::open(const std::string& path, int busy_timeout_ms) {
+  // A new file is made owner-only (0600) before SQLite opens it, whatever the
+  // umask: it holds health records and device tokens (a station's peers). SQLite
+  // gives its -wal, -shm and -journal files the database file's mode. An
+  // existing file keeps the mode its owner gave it.
+  if (path != ":memory:" && !path.empty()) {
+    int fd = ::open(path.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW, 0600);
+    if (fd >= 0) {
+      (void)::fchmod(fd, 0600);
+      ::close(fd);
+    }
+  }
   sqlite3* raw = nullptr;
   int rc = sqlite3_open_v2(path.c_str(), &raw, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX,
                            nullptr);

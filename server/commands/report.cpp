@@ -1,5 +1,8 @@
 // report NAME: the centre's reports across stations (core/central.h), as a
 // table, CSV or JSON. The same reports answer GET /v1/reports/NAME for reviewers.
+#include <fcntl.h>
+#include <unistd.h>
+
 #include <fstream>
 #include <iostream>
 
@@ -53,6 +56,8 @@ void setup_report(CLI::App& app, Context& ctx) {
     if (!r) return c.fail(r.error());
     std::ofstream file;
     if (!a->output.empty()) {
+      // A new report file is owner-only, whatever the umask: lists name patients.
+      if (int fd = ::open(a->output.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600); fd >= 0) ::close(fd);
       file.open(a->output, std::ios::binary | std::ios::trunc);
       if (!file) return c.fail("--output: cannot write " + a->output);
     }

@@ -66,6 +66,24 @@ void setup_serve(CLI::App& app, Context& ctx) {
                   "SQLite page cache of each database connection, in MiB (default " +
                       std::to_string(sync::kDefaultServerCacheMib) + "; one connection per busy worker)")
       ->check(CLI::Range(1, 4096));
+  cmd->add_option("--read-timeout", o->params.read_timeout_s,
+                  "Seconds a read may wait; with TLS also the most a request's line and headers may take, and the "
+                  "grace before its body must come at 1 KiB/s or faster (default 30)")
+      ->check(CLI::Range(1, 3600));
+  cmd->add_option("--write-timeout", o->params.write_timeout_s, "Seconds a write may wait (default 30)")
+      ->check(CLI::Range(1, 3600));
+  cmd->add_option("--keep-alive-timeout", o->params.keep_alive_timeout_s,
+                  "Seconds an idle connection is kept open for its next request (default 5)")
+      ->check(CLI::Range(1, 3600));
+  cmd->add_option("--max-waiting", o->params.max_waiting_connections,
+                  "Connections that may wait for a worker; with TLS more are closed at once (default 8 per thread)")
+      ->check(CLI::Range(1u, 1000000u));
+  cmd->add_option("--enroll-attempts-per-minute", o->params.enroll_attempts_per_minute,
+                  "Enrollment attempts allowed per client address and minute, against guessed codes (default 10)")
+      ->check(CLI::Range(1, 100000));
+  cmd->add_flag("--trust-forwarded-for", o->params.trust_forwarded_for,
+                "Behind a reverse proxy on this machine: for connections from loopback, the client is the last "
+                "X-Forwarded-For address (for the log and the enrollment limit)");
   cmd->add_option("--name", o->name, "Name of the centre, when the central file is new (default: centre)");
   cmd->footer(
       "On start it prints the certificate's fingerprint (stations pin it) and the address:\n"

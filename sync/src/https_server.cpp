@@ -8,6 +8,7 @@
 #include <cstdlib>
 #include <exception>
 
+#include "connection_guard.h"
 #include "tramsync/sync/protocol.h"
 #include "tramsync/sync/service.h"
 #include "tramsync/sync/tls.h"
@@ -50,6 +51,7 @@ const char* error_code_for(int status) {
     case 414: return "uri_too_long";
     case 415: return "unsupported_media_type";
     case 416: return "range_not_satisfiable";
+    case 431: return "headers_too_large";
     case 500: return "internal";
     case 503: return "unavailable";
     default: return status >= 500 ? "server_error" : "bad_request";
@@ -101,6 +103,14 @@ Result<std::unique_ptr<HttpsServer>> HttpsServer::create(const ServerConfig& con
     if (auto st = tls::harden_server_context(tls_server->ssl_context()); !st) {
       return std::move(st.error()).in("serve");
     }
+    GuardLimits limits;
+    limits.header_timeout = std::chrono::seconds(config.read_timeout_s);
+    limits.keep_alive = std::chrono::seconds(config.keep_alive_timeout_s);
+    s->guard_ = std::make_unique<ConnectionGuard>(limits, [logger = &log](const std::string& why,
+                                                                           const std::string& remote) {
+      logger->event("connection_cut", {{"reason", why}, {"remote", remote}});
+    });
+    s->guard_->install(tls_server->ssl_context());
     s->http_ = std::move(tls_server);
   } else {
     s->http_ = std::make_unique<httplib::Server>();
@@ -113,6 +123,8 @@ Result<std::unique_ptr<HttpsServer>> HttpsServer::create(const ServerConfig& con
   // a push may wait its turn this long, well inside the client's 60 s read
   // timeout, before it is answered 503.
   options.store_options.busy_timeout_ms = 20'000;
+  options.enroll_attempts_per_minute = config.enroll_attempts_per_minute;
+  options.trust_forwarded_for = config.trust_forwarded_for;
   options.on_request = [logger = &log](const RequestLog& r) {
     t_request.logged = true;
     logger->request(r);
@@ -131,11 +143,27 @@ namespace {
 // stations pushing 20 batches each at once to 64 workers left 36 of them
 // waiting past their TLS handshake timeout, six attempts in a row
 // (bench/ingest_bench.cpp).
+//
+// httplib's own queue has no bound: connections opened and left idle faster
+// than the workers time them out would pile up, each an open descriptor. With
+// a guard (TLS), a connection accepted while `max_waiting` others wait is
+// refused at once, on the accepting thread: its handshake is cut before it
+// reads a byte (ConnectionGuard::run_refused). The client retries later.
 class FairPool final : public httplib::TaskQueue {
  public:
-  FairPool(size_t threads, std::shared_ptr<std::atomic<int64_t>> waiting)
-      : pool_(threads), waiting_(std::move(waiting)) {}
+  FairPool(size_t threads, std::shared_ptr<std::atomic<int64_t>> waiting, int64_t max_waiting, bool can_refuse,
+           std::function<void()> on_refused)
+      : pool_(threads),
+        waiting_(std::move(waiting)),
+        max_waiting_(max_waiting),
+        can_refuse_(can_refuse),
+        on_refused_(std::move(on_refused)) {}
   void enqueue(std::function<void()> fn) override {
+    if (can_refuse_ && waiting_->load() >= max_waiting_) {
+      ConnectionGuard::run_refused(fn);
+      on_refused_();
+      return;
+    }
     ++*waiting_;
     pool_.enqueue([fn = std::move(fn), waiting = waiting_] {
       --*waiting;
@@ -147,7 +175,66 @@ class FairPool final : public httplib::TaskQueue {
  private:
   httplib::ThreadPool pool_;
   std::shared_ptr<std::atomic<int64_t>> waiting_;
+  int64_t max_waiting_;
+  bool can_refuse_;
+  std::function<void()> on_refused_;
 };
+
+// What httplib 0.11.4 accepts and should not: a body coding other than gzip,
+// a request whose body length is ambiguous (two Content-Length headers, a Content-Length that is not a
+// number, Content-Length with Transfer-Encoding, a transfer coding other than
+// chunked) -- the ground of request smuggling behind a proxy -- and headers by
+// the thousand. The refusal closes the connection, so a body that was never
+// read is not taken for the next request. Empty when the request may go on.
+constexpr size_t kMaxHeaders = 100;
+constexpr size_t kMaxHeaderBytes = 32 * 1024;
+
+std::pair<int, std::string> framing_refusal(const httplib::Request& req) {
+  const size_t lengths = req.get_header_value_count("Content-Length");
+  const size_t codings = req.get_header_value_count("Transfer-Encoding");
+  if (req.headers.size() > kMaxHeaders) {
+    return {431, "headers: at most " + std::to_string(kMaxHeaders) + " are accepted, got " +
+                     std::to_string(req.headers.size())};
+  }
+  size_t header_bytes = 0;
+  for (const auto& [k, v] : req.headers) header_bytes += k.size() + v.size() + 4;
+  if (header_bytes > kMaxHeaderBytes) {
+    return {431, "headers: at most " + std::to_string(kMaxHeaderBytes) + " bytes are accepted"};
+  }
+  if (lengths > 1) return {400, "Content-Length: must be given once, got " + std::to_string(lengths)};
+  if (lengths == 1) {
+    const std::string v = req.get_header_value("Content-Length");
+    if (v.empty() || v.size() > 18 || v.find_first_not_of("0123456789") != std::string::npos) {
+      return {400, "Content-Length: must be a decimal number of bytes, got \"" + v.substr(0, 20) + "\""};
+    }
+  }
+  // httplib inflates gzip (and deflate) and passes any other coding on as if
+  // it were none; the protocol has gzip only.
+  if (req.get_header_value_count("Content-Encoding") > 1) return {400, "Content-Encoding: must be given once"};
+  if (std::string enc = req.get_header_value("Content-Encoding"); !enc.empty()) {
+    for (auto& ch : enc) ch = static_cast<char>(std::tolower(static_cast<unsigned char>(ch)));
+    if (enc != "gzip" && enc != "identity") {
+      return {415, "Content-Encoding: " + enc.substr(0, 20) + " is not supported (send gzip or none)"};
+    }
+  }
+  if (codings > 1) return {400, "Transfer-Encoding: must be given once, got " + std::to_string(codings)};
+  if (codings == 1) {
+    if (lengths == 1) return {400, "Content-Length and Transfer-Encoding: a request may carry only one of them"};
+    std::string v = req.get_header_value("Transfer-Encoding");
+    for (auto& ch : v) ch = static_cast<char>(std::tolower(static_cast<unsigned char>(ch)));
+    if (v != "chunked") {
+      return {400, "Transfer-Encoding: only chunked is accepted, got \"" + v.substr(0, 20) + "\""};
+    }
+  }
+  return {0, ""};
+}
+
+// A request's body length as the guard needs it: -1 for chunked.
+int64_t body_length(const httplib::Request& req) {
+  if (req.has_header("Transfer-Encoding")) return -1;
+  const std::string v = req.get_header_value("Content-Length");
+  return v.empty() ? 0 : std::stoll(v);
+}
 }  // namespace
 
 void HttpsServer::install_handlers() {
@@ -158,8 +245,26 @@ void HttpsServer::install_handlers() {
   RequestLogger* log = &log_;
 
   const unsigned threads = config_.threads;
+  const int64_t max_waiting = config_.max_waiting_connections ? static_cast<int64_t>(config_.max_waiting_connections)
+                                                              : 8 * static_cast<int64_t>(threads);
   auto waiting = std::make_shared<std::atomic<int64_t>>(0);
-  http.new_task_queue = [threads, waiting] { return new FairPool(threads, waiting); };
+  // At most one line a second about refused connections, with how many.
+  auto refused = std::make_shared<std::atomic<int64_t>>(0);
+  auto last_said = std::make_shared<std::atomic<int64_t>>(0);
+  auto on_refused = [log, refused, last_said, max_waiting] {
+    ++*refused;
+    const int64_t now_s =
+        std::chrono::duration_cast<std::chrono::seconds>(std::chrono::steady_clock::now().time_since_epoch()).count();
+    int64_t said = last_said->load();
+    if (now_s > said && last_said->compare_exchange_strong(said, now_s)) {
+      log->event("connections_refused", {{"count", refused->exchange(0)},
+                                         {"reason", std::to_string(max_waiting) + " connections wait for a worker"}});
+    }
+  };
+  const bool can_refuse = guard_ != nullptr;
+  http.new_task_queue = [threads, waiting, max_waiting, can_refuse, on_refused] {
+    return new FairPool(threads, waiting, max_waiting, can_refuse, on_refused);
+  };
   http.set_post_routing_handler([waiting](const httplib::Request&, httplib::Response& res) {
     if (waiting->load() > 0) res.set_header("Connection", "close");
   });
@@ -170,11 +275,21 @@ void HttpsServer::install_handlers() {
   http.set_keep_alive_timeout(config_.keep_alive_timeout_s);
   http.set_keep_alive_max_count(config_.keep_alive_max_count);
 
-  // Each request's start, for the log line of requests sync does not log.
-  // (A body announced as larger than kMaxRequestBytes is never read: httplib
-  // drops it and sync's reader answers 413.)
-  http.set_pre_routing_handler([](const httplib::Request&, httplib::Response&) {
+  // Each request's start, for the log line of requests sync does not log,
+  // and the framing checks, before anything reads the body. (A body announced
+  // as larger than kMaxRequestBytes is never read: httplib drops it and
+  // sync's reader answers 413.)
+  http.set_pre_routing_handler([](const httplib::Request& req, httplib::Response& res) {
     t_request = InFlight{std::chrono::steady_clock::now(), true, false};
+    auto [status, why] = framing_refusal(req);
+    if (status != 0) {
+      reply_json(res, status, {{"error", why}, {"code", error_code_for(status)}});
+      res.set_header("Connection", "close");
+      ConnectionGuard::headers_read(0);
+      ConnectionGuard::close_after_answer();
+      return httplib::Server::HandlerResponse::Handled;
+    }
+    ConnectionGuard::headers_read(body_length(req));
     return httplib::Server::HandlerResponse::Unhandled;
   });
 
@@ -226,7 +341,9 @@ void HttpsServer::install_handlers() {
     log->event("handler_failed", {{"endpoint", endpoint_name(req.path)}, {"error", "internal: " + what}});
   });
 
-  http.set_logger([log](const httplib::Request& req, const httplib::Response& res) {
+  http.set_logger([log, trust = config_.trust_forwarded_for](const httplib::Request& req,
+                                                             const httplib::Response& res) {
+    ConnectionGuard::answered();
     InFlight seen = t_request;
     t_request = InFlight{};
     if (seen.logged) return;  // SyncService logged it (every request it answers, refusals included)
@@ -234,7 +351,9 @@ void HttpsServer::install_handlers() {
                     ? std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - seen.start).count()
                     : 0.0;
     std::string error = res.status >= 400 ? error_code_for(res.status) : "";
-    log->request(endpoint_name(req.path), req.method, req.remote_addr, res.status,
+    const std::string remote =
+        client_address(req.remote_addr, req.get_header_value("X-Forwarded-For"), trust);
+    log->request(endpoint_name(req.path), req.method, remote, res.status,
                 static_cast<int64_t>(req.body.size()), static_cast<int64_t>(res.body.size()), ms, error);
   });
 }
@@ -257,7 +376,12 @@ Result<int> HttpsServer::bind() {
   return port;
 }
 
-bool HttpsServer::run() { return http_->listen_after_bind(); }
+bool HttpsServer::run() {
+  if (guard_) guard_->start();
+  const bool ok = http_->listen_after_bind();
+  if (guard_) guard_->stop();
+  return ok;
+}
 
 bool HttpsServer::stop() {
   std::lock_guard<std::mutex> lock(stop_mu_);

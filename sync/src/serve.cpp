@@ -94,6 +94,12 @@ Result<ServeSetup> serve_setup(const ServeParams& o, bool* usage) {
   s.config.listen = *listen;
   s.config.threads = o.threads ? o.threads : default_threads();
   s.config.cache_mib = o.cache_mib;
+  if (o.read_timeout_s > 0) s.config.read_timeout_s = o.read_timeout_s;
+  if (o.write_timeout_s > 0) s.config.write_timeout_s = o.write_timeout_s;
+  if (o.keep_alive_timeout_s > 0) s.config.keep_alive_timeout_s = o.keep_alive_timeout_s;
+  s.config.max_waiting_connections = o.max_waiting_connections;
+  if (o.enroll_attempts_per_minute > 0) s.config.enroll_attempts_per_minute = o.enroll_attempts_per_minute;
+  s.config.trust_forwarded_for = o.trust_forwarded_for;
   if (o.insecure_http) {
     if (!is_loopback_host(listen->host)) {
       return Error{ErrorCode::kInvalid, "serve", "--insecure-http",

@@ -13,6 +13,7 @@
 #include <cstdio>
 #include <map>
 #include <optional>
+#include <random>
 #include <stdexcept>
 #include <string>
 #include <vector>
@@ -246,6 +247,17 @@ inline std::optional<std::vector<std::vector<std::string>>> parse_csv(const std:
     rec.clear();
   }
   return out;
+}
+
+// A random lower-case version-4 UUID, as device and database ids are.
+inline std::string random_uuid() {
+  std::random_device rd;
+  std::uniform_int_distribution<int> hex(0, 15);
+  std::string s = "xxxxxxxx-xxxx-4xxx-8xxx-xxxxxxxxxxxx";
+  for (char& ch : s) {
+    if (ch == 'x') ch = "0123456789abcdef"[hex(rd)];
+  }
+  return s;
 }
 
 // --- a fresh station ------------------------------------------------------------------

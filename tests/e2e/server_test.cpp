@@ -48,16 +48,6 @@ struct Centre {
   }
 };
 
-std::string random_uuid() {
-  std::random_device rd;
-  std::uniform_int_distribution<int> hex(0, 15);
-  std::string s = "xxxxxxxx-xxxx-4xxx-8xxx-xxxxxxxxxxxx";
-  for (char& ch : s) {
-    if (ch == 'x') ch = "0123456789abcdef"[hex(rd)];
-  }
-  return s;
-}
-
 json body_json(const httplib::Result& res) {
   REQUIRE(res);
   json j = json::parse(res->body, nullptr, /*allow_exceptions=*/false);

@@ -13,11 +13,13 @@
 
 namespace tramsync::e2e {
 
-// The centre: its file, admin commands, and the running server.
+// The centre: its file, admin commands, and the running server (started
+// with `server_args` added to serve's).
 class Centre {
  public:
-  explicit Centre(const TempDir& dir) : dir_(dir), db_(dir.file("central.db")) {
-    server_ = ServerProcess::start(db_, dir.file("tls"));
+  explicit Centre(const TempDir& dir, std::vector<std::string> server_args = {})
+      : dir_(dir), db_(dir.file("central.db")) {
+    server_ = ServerProcess::start(db_, dir.file("tls"), std::move(server_args));
   }
   const std::string& db() const { return db_; }
   ServerProcess& server() { return *server_; }

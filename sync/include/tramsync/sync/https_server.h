@@ -26,6 +26,7 @@ class Server;
 }
 namespace tramsync::sync {
 class SyncService;
+class ConnectionGuard;
 }
 
 namespace tramsync::sync {
@@ -42,10 +43,23 @@ struct ServerConfig {
   // which the caller allows only on loopback (--insecure-http).
   std::string cert_path, key_path;
   unsigned threads = 8;  // worker threads; each holds one connection at a time
+  // One read or write. With TLS also: a request's line and headers must all
+  // arrive within the read timeout (after the handshake starts, or after the
+  // previous answer plus the keep-alive timeout), and its body at 1 KiB/s or
+  // faster once that much time has passed; else the connection is cut
+  // (ConnectionGuard, sync/src/connection_guard.h).
   int read_timeout_s = 30;
   int write_timeout_s = 30;
   int keep_alive_timeout_s = 5;  // an idle kept-alive connection holds a worker this long
   std::size_t keep_alive_max_count = 100;
+  // Accepted connections waiting for a worker; with TLS, one more is refused
+  // at once (closed). 0: 8 per worker thread.
+  std::size_t max_waiting_connections = 0;
+  int enroll_attempts_per_minute = 10;  // per client address (ServiceOptions)
+  // Behind a reverse proxy on this machine: a connection from a loopback
+  // address is the proxy's, and the client is the last X-Forwarded-For entry
+  // (client_address in service.h). Off, X-Forwarded-For is ignored.
+  bool trust_forwarded_for = false;
   int cache_mib = kDefaultServerCacheMib;  // SQLite page cache per pooled connection (StoreOptions::cache_mib)
 };
 
@@ -80,9 +94,10 @@ class HttpsServer {
 
   ServerConfig config_;
   RequestLogger& log_;
-  // Declared before http_: the server's workers use the service, so the
-  // server goes first.
+  // Declared before http_: the server's workers use the service and the
+  // guard (TLS only), so the server goes first.
   std::unique_ptr<SyncService> service_;
+  std::unique_ptr<ConnectionGuard> guard_;
   std::unique_ptr<httplib::Server> http_;
   std::mutex stop_mu_;
   bool stopped_ = false;  // GUARDED_BY(stop_mu_)

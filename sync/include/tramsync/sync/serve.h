@@ -21,6 +21,11 @@ struct ServeParams {
   bool insecure_http = false;        // plain HTTP, on loopback only
   unsigned threads = 0;              // 0: default_threads()
   int cache_mib = kDefaultServerCacheMib;  // SQLite page cache per connection
+  // The guards (ServerConfig); 0 or unset keeps ServerConfig's default.
+  int read_timeout_s = 0, write_timeout_s = 0, keep_alive_timeout_s = 0;
+  unsigned max_waiting_connections = 0;
+  int enroll_attempts_per_minute = 0;
+  bool trust_forwarded_for = false;
 };
 
 struct ServeSetup {

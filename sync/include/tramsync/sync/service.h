@@ -73,8 +73,17 @@ struct ServiceOptions {
   std::string db_path;
   StoreOptions store_options;           // clock for tests
   int enroll_attempts_per_minute = 10;  // per remote address, against guessing codes
+  bool trust_forwarded_for = false;     // client_address below
   std::function<void(const RequestLog&)> on_request;
 };
+
+// The client's address for the log and the enrollment rate limit: `peer`, the
+// connection's, unless `trust_forwarded_for` is set and the peer is a loopback
+// address (a reverse proxy on the same machine): then the last entry of
+// `x_forwarded_for`, the address the proxy saw (nginx's
+// $proxy_add_x_forwarded_for appends it). Entries before the last are the
+// client's own claims and are never used.
+std::string client_address(const std::string& peer, const std::string& x_forwarded_for, bool trust_forwarded_for);
 
 struct Metrics {
   std::atomic<int64_t> requests{0}, errors{0}, changes_applied{0}, duplicates{0}, quarantined{0}, conflicts{0},
