@@ -294,19 +294,6 @@ Setup make_setup(const Options& o, const fs::path& dir) {
   return s;
 }
 
-int64_t count_rows(const std::string& file, const std::string& sql) {
-  sqlite3* db = nullptr;
-  sqlite3_open_v2(file.c_str(), &db, SQLITE_OPEN_READONLY, nullptr);
-  sqlite3_stmt* st = nullptr;
-  int64_t n = -1;
-  if (sqlite3_prepare_v2(db, sql.c_str(), -1, &st, nullptr) == SQLITE_OK && sqlite3_step(st) == SQLITE_ROW) {
-    n = sqlite3_column_int64(st, 0);
-  }
-  sqlite3_finalize(st);
-  sqlite3_close(db);
-  return n;
-}
-
 // Calls f(station, from, to) for every batch of every station, round-robin
 // over the stations (batch 1 of each, then batch 2 ...), as concurrent pushes
 // interleave.

@@ -9,6 +9,7 @@ packages=(
   libcpp-httplib-dev nlohmann-json3-dev libssl-dev openssl zlib1g-dev
   catch2 libcli11-dev libicu-dev
   faketime
+  clang libclang-rt-14-dev llvm-14  # scripts/fuzz.sh: clang++, libFuzzer, llvm-symbolizer
 )
 
 missing=()

@@ -19,12 +19,14 @@ FieldDecision decide_field(const std::optional<Version>& stored, const std::opti
   // earlier version) means "not known yet", not a choice: it is weaker than any
   // other write, so a field one creation left empty is filled by the other
   // creation or by any edit, whatever the hlc order, and that is no conflict.
-  // (blank-from-creation, hlc, origin) stays a total order, so every node ends
-  // with the same value whatever order the writes arrive in.
+  // Weakness decides first even when the two values are equal (a creation's
+  // blank and a deliberate clearing): only then is (not weak, hlc, origin) a
+  // total order, so every node ends with the same value and version whatever
+  // order the writes arrive in (fuzz/regressions/merge/order-of-arrival-*).
   auto blank = [](const std::string& v) { return v == "\"\"" || v == "null"; };
   const bool weak_stored = !stored_base && blank(stored_value);
   const bool weak_incoming = !incoming_base && blank(incoming_value);
-  if (values_differ && weak_stored != weak_incoming) {
+  if (weak_stored != weak_incoming) {
     return {weak_incoming ? Outcome::kKeep : Outcome::kTake, false};
   }
   if (o == Order::kNewer) {

@@ -99,7 +99,7 @@ class Exchanger {
         report_.bytes_received += res->wire_bytes_received;
         progress_.bytes_sent = report_.bytes_sent;
         progress_.bytes_received = report_.bytes_received;
-        json doc = json::parse(res->body, nullptr, false);
+        json doc = wire::parse_body(res->body);
         if (res->status == 200) {
           if (doc.is_object()) {
             note_clock(doc, sent_at, received_at);

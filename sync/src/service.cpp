@@ -184,9 +184,10 @@ struct SyncService::Handlers {
   // Parses a JSON request body with its protocol version; replies and returns
   // nullopt when it is not acceptable.
   std::optional<json> body_json(const Request& req, Response& res, Ctx& ctx) {
-    json doc = json::parse(req.body, nullptr, /*allow_exceptions=*/false);
+    json doc = wire::parse_body(req.body);
     if (doc.is_discarded() || !doc.is_object()) {
-      fail(res, ctx, 400, "bad_request", "body: must be a JSON object");
+      fail(res, ctx, 400, "bad_request",
+           "body: must be a JSON object, nested at most " + std::to_string(protocol::kMaxJsonDepth) + " deep");
       return std::nullopt;
     }
     if (auto st = wire::check_protocol(doc); !st) {
@@ -561,7 +562,7 @@ struct SyncService::Handlers {
       if (!lease) return fail(res, ctx, 503, "unavailable", lease.error().message());
       Store& store = **lease;
       if (!reviewer(req, res, ctx, store)) return;
-      json doc = json::parse(req.body, nullptr, /*allow_exceptions=*/false);
+      json doc = wire::parse_body(req.body);
       if (doc.is_discarded() || !doc.is_object()) {
         return fail(res, ctx, 400, "bad_request",
                     "body: must be a JSON object {\"keep\": \"winner\" | \"loser\" | \"<value>\", \"note\": \"...\"}");

@@ -96,8 +96,32 @@ Result<std::vector<Change>> changes_from_json(const json& doc, const char* key) 
   return out;
 }
 
+json parse_body(std::string_view text) {
+  // Nesting outside strings, counted before parsing.
+  int depth = 0;
+  bool in_string = false, escaped = false;
+  for (char ch : text) {
+    if (in_string) {
+      if (escaped) {
+        escaped = false;
+      } else if (ch == '\\') {
+        escaped = true;
+      } else if (ch == '"') {
+        in_string = false;
+      }
+    } else if (ch == '"') {
+      in_string = true;
+    } else if (ch == '[' || ch == '{') {
+      if (++depth > protocol::kMaxJsonDepth) return json(json::value_t::discarded);
+    } else if (ch == ']' || ch == '}') {
+      --depth;
+    }
+  }
+  return json::parse(text.begin(), text.end(), nullptr, /*allow_exceptions=*/false);
+}
+
 Result<std::vector<Change>> decode_batch(std::string_view text) {
-  json doc = json::parse(text.begin(), text.end(), nullptr, /*allow_exceptions=*/false);
+  json doc = parse_body(text);
   if (doc.is_discarded()) return Error::invalid("body", "must be valid JSON", "").in("change batch");
   if (!doc.is_object()) return bad("body", "must be a JSON object", doc);
   if (auto st = check_protocol(doc); !st) return st.error();

@@ -5,6 +5,7 @@
 #include <nlohmann/json.hpp>
 
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "tramsync/core/model.h"
@@ -20,5 +21,11 @@ json changes_to_json(const std::vector<Change>& changes);
 Result<std::vector<Change>> changes_from_json(const json& doc, const char* key);
 // Checks doc["protocol"] is a version this node speaks.
 Status check_protocol(const json& doc);
+// Parses a body that came over the network: discarded (like json::parse with
+// allow_exceptions=false) when it is not JSON or nests arrays and objects
+// deeper than protocol::kMaxJsonDepth. Every body from a peer goes through
+// here, never through json::parse directly: the parser is iterative, but
+// dump() and the comparisons recurse, one stack frame per level.
+json parse_body(std::string_view text);
 
 }  // namespace tramsync::wire

@@ -67,8 +67,8 @@ struct Write {
   std::string value;
 };
 
-// The value a node ends with after receiving `writes` in this order.
-std::string replay(const std::vector<Write>& writes) {
+// The write a node ends with after receiving `writes` in this order.
+Write winner(const std::vector<Write>& writes) {
   std::optional<Version> v, base;
   std::string value;
   for (const auto& w : writes) {
@@ -79,8 +79,13 @@ std::string replay(const std::vector<Write>& writes) {
       value = w.value;
     }
   }
-  return value;
+  return {v.value_or(Version{}), base, value};
 }
+
+// The value a node ends with after receiving `writes` in this order.
+std::string replay(const std::vector<Write>& writes) { return winner(writes).value; }
+
+bool by_hlc(const Write& a, const Write& b) { return a.v.hlc < b.v.hlc; }
 }  // namespace
 
 TEST_CASE("a blank creation, a creation and an edit of it end the same in every order of arrival", "[merge]") {
@@ -88,8 +93,36 @@ TEST_CASE("a blank creation, a creation and an edit of it end the same in every 
   // station's offline init, later by the clock, left it blank (v3).
   const Write reg{v1, std::nullopt, "\"Sìn Hồ\""}, edit{v2, v1, "\"Sìn Hồ 2\""}, init{v3, std::nullopt, "\"\""};
   std::vector<Write> w = {reg, edit, init};
-  std::sort(w.begin(), w.end(), [](const Write& a, const Write& b) { return a.v.hlc < b.v.hlc; });
+  std::sort(w.begin(), w.end(), by_hlc);
   do {
     CHECK(replay(w) == "\"Sìn Hồ 2\"");
-  } while (std::next_permutation(w.begin(), w.end(), [](const Write& a, const Write& b) { return a.v.hlc < b.v.hlc; }));
+  } while (std::next_permutation(w.begin(), w.end(), by_hlc));
+}
+
+TEST_CASE("a blank creation, a deliberate clearing and an older edit end the same in every order of arrival", "[merge]") {
+  // Found by fuzz/merge_fuzz.cpp: a creation's blank gave way to a stronger
+  // write only when the values differed, so with a clearing ("" like the blank)
+  // the order of arrival decided. The clearing (v2, after seeing some earlier
+  // value) must win over the older edit (v1) and over the newer blank creation.
+  const Write edit{v1, std::nullopt, "\"0912\""}, clearing{v2, Version{50, "zzzz"}, "\"\""},
+      init{v3, std::nullopt, "\"\""};
+  std::vector<Write> w = {edit, clearing, init};
+  do {
+    const Write end = winner(w);
+    CHECK(end.value == "\"\"");
+    CHECK(end.v == v2);
+  } while (std::next_permutation(w.begin(), w.end(), by_hlc));
+}
+
+TEST_CASE("a creation's blank never takes the place of an equal deliberate blank", "[merge]") {
+  // The same value either way, but the version kept decides later merges, so
+  // it must not depend on the order of arrival either.
+  const Write reg{v1, std::nullopt, "\"0912\""}, cleared{v2, v1, "\"\""}, init{v3, std::nullopt, "\"\""};
+  auto d = decide_field(v2, v1, "\"\"", v3, std::nullopt, "\"\"");
+  CHECK(d.outcome == Outcome::kKeep);
+  CHECK_FALSE(d.conflict);
+  std::vector<Write> w = {reg, cleared, init};
+  do {
+    CHECK(winner(w).v == v2);
+  } while (std::next_permutation(w.begin(), w.end(), by_hlc));
 }

@@ -96,3 +96,26 @@ TEST_CASE("an empty batch is valid and decodes to no changes", "[sync][wire]") {
   REQUIRE(r.ok());
   CHECK(r->empty());
 }
+
+TEST_CASE("a batch nested deeper than kMaxJsonDepth is refused, one nested 100,000 deep too, without a crash",
+          "[sync][wire]") {
+  // body, changes, the change and its payload are 4 levels; `a` adds the rest.
+  auto nested = [](int arrays) {
+    json c = json::parse(wire::encode_batch({sample(1)}))["changes"][0];
+    c["payload"] = json::object();
+    std::string text = json{{"protocol", 1}, {"changes", json::array({c})}}.dump();
+    const std::string deep = "{\"a\":" + std::string(static_cast<size_t>(arrays), '[') +
+                             std::string(static_cast<size_t>(arrays), ']') + "}";
+    return text.replace(text.find("\"payload\":{}") + 10, 2, deep);
+  };
+  const int room = tramsync::protocol::kMaxJsonDepth - 4;
+  CHECK(wire::decode_batch(nested(room)).ok());
+  auto too_deep = wire::decode_batch(nested(room + 1));
+  REQUIRE_FALSE(too_deep.ok());
+  CHECK(too_deep.error().field == "body");
+  CHECK_FALSE(wire::decode_batch(nested(100'000)).ok());  // overflowed the stack re-serialising the payload
+  // Brackets inside strings are text, not nesting.
+  Change c = sample(1);
+  c.payload = R"({"op":"upsert","fields":{"note":")" + std::string(1000, '[') + R"("}})";
+  CHECK(wire::decode_batch(wire::encode_batch({c})).ok());
+}

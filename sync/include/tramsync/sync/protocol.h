@@ -24,6 +24,11 @@ inline constexpr int64_t kDefaultPullBytes = 256 * 1024;
 inline constexpr int64_t kMaxPullBytes = 4 * 1024 * 1024;
 // Largest request body a server reads (after decompression).
 inline constexpr int64_t kMaxRequestBytes = 8 * 1024 * 1024;
+// Deepest nesting of arrays and objects in a body either side accepts. A
+// push body is at most about 9 deep (a resolution's versions); one nested
+// 100,000 deep (200 KB) overflowed the stack of a server worker
+// re-serialising it (fuzz/README.md).
+inline constexpr int kMaxJsonDepth = 64;
 
 // Headers.
 inline constexpr const char* kProtocolHeader = "X-TramSync-Protocol";  // GET requests name their version here
