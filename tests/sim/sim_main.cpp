@@ -20,7 +20,7 @@ using namespace tramsync::sim;
 namespace {
 
 int usage() {
-  std::cerr << "usage: tramsync-sim --seed N [--steps K] [--plant drop-acked-change|delete-row|corrupt-stock-balance]\n"
+  std::cerr << "usage: tramsync-sim --seed N [--steps K] [--keep DIR] [--plant drop-acked-change|delete-row|corrupt-stock-balance]\n"
                "       tramsync-sim --seeds N [--first S] [--steps K]\n";
   return 2;
 }
@@ -52,6 +52,8 @@ int main(int argc, char** argv) {
         first = std::stoull(value());
       } else if (a == "--steps") {
         base.steps = std::stoi(value());
+      } else if (a == "--keep") {
+        base.keep_dir = value();
       } else if (a == "--plant") {
         const std::string p = value();
         if (p == "drop-acked-change") base.plant = Plant::kDropAckedChange;
@@ -102,6 +104,7 @@ int main(int argc, char** argv) {
     total.faults += s.faults;
     total.quarantined += s.quarantined;
     total.concurrent_pairs += s.concurrent_pairs;
+    total.concurrent_skipped += s.concurrent_skipped;
     total.conflicts += s.conflicts;
     total.clock_jumps += s.clock_jumps;
     total.scope_changes += s.scope_changes;
@@ -121,7 +124,8 @@ int main(int argc, char** argv) {
             << " acknowledged writes (" << total.changes << " changes), " << total.syncs << " syncs, "
             << total.requests << " requests, " << total.faults << " link faults, " << total.clock_jumps
             << " clock events, " << total.scope_changes << " scope changes, " << total.quarantined
-            << " changes refused and told, " << total.concurrent_pairs << " concurrent edits, " << total.conflicts
+            << " changes refused and told, " << total.concurrent_pairs << " concurrent edits checked ("
+            << total.concurrent_skipped << " of equal values not), " << total.conflicts
             << " conflict rows; lost: " << (failed ? "see failures" : "0") << "\n";
   std::cout << (count - failed) << " passed, " << failed << " failed\n";
   return failed ? 1 : 0;

@@ -77,7 +77,7 @@ constexpr int64_t kDayMs = 24 * kHourMs;
 // ahead on purpose: two clocks off in opposite directions stay inside the
 // servers' 7-day bound (kMaxHlcAheadMs), so only the far-ahead event is held.
 constexpr int64_t kMaxOffsetMs = 3 * kDayMs;
-constexpr int kMinSteps = 40, kMaxSteps = 90;
+constexpr int kMinSteps = 50, kMaxSteps = 120;
 constexpr int kMaxHealRounds = 12;
 
 const char* const kItems[] = {"PARA500", "ORS"};
@@ -150,6 +150,11 @@ struct Node {
   std::string peer_id;
   std::unique_ptr<FaultyLink> link;
   std::unique_ptr<Server> serving;  // a hub's own server
+  // A tablet enrolled at its hub may also sync with the centre directly
+  // (station-cli server add): its second server.
+  Server* centre_too = nullptr;
+  std::string centre_peer;
+  std::unique_ptr<FaultyLink> centre_link;
   // A mobile device's villages as its server has them now (empty: the whole
   // station), every set it ever had, and whether it ever had the whole station.
   bool mobile = false;
@@ -366,14 +371,16 @@ void enroll(World& w, Node& n, Server& server, const std::string& code) {
 
 // Syncs a node with its server; false when the sync failed (a kIo failure is
 // the link's doing and expected while faults are on; anything else is a failure).
-bool sync_node(World& w, Node& n, sync::SyncReport* out = nullptr) {
+bool sync_node(World& w, Node& n, sync::SyncReport* out = nullptr, bool direct = false) {
   ++w.stats.syncs;
-  auto r = sync::sync_with_peer(*n.store, *n.link, n.peer_id, options_for(w, n));
+  Server* server = direct ? n.centre_too : n.upstream;
+  auto r = direct ? sync::sync_with_peer(*n.store, *n.centre_link, n.centre_peer, options_for(w, n))
+                  : sync::sync_with_peer(*n.store, *n.link, n.peer_id, options_for(w, n));
   if (!r) {
     ++w.stats.failed_syncs;
-    w.trace("sync " + n.name + " failed: " + r.error().message());
+    w.trace("sync " + n.name + " with " + server->name + " failed: " + r.error().message());
     if (r.error().code != ErrorCode::kIo || !w.faults_on) {
-      w.fail("sync", n.name + " with " + n.upstream->name + ": " + r.error().message());
+      w.fail("sync", n.name + " with " + server->name + ": " + r.error().message());
     }
     return false;
   }
@@ -381,7 +388,7 @@ bool sync_node(World& w, Node& n, sync::SyncReport* out = nullptr) {
   for (const auto& q : r->refused) {
     w.trace("  refused " + q.origin.substr(0, 8) + "/" + std::to_string(q.origin_seq) + ": " + q.reason);
   }
-  w.trace("sync " + n.name + " -> " + n.upstream->name + ": sent " + std::to_string(r->sent) + " received " +
+  w.trace("sync " + n.name + " -> " + server->name + ": sent " + std::to_string(r->sent) + " received " +
           std::to_string(r->received) + " retries " + std::to_string(r->retries) +
           (r->scope_widened ? " (scope widened)" : ""));
   if (out) *out = *r;
@@ -496,6 +503,18 @@ void setup(World& w) {
   }
   for (auto& n : w.nodes) sync_node(w, *n);
   for (auto& n : w.nodes) sync_node(w, *n);
+  // Some tablets of a hub sync with the centre too, with the token they have:
+  // the hub carried their registration up.
+  for (auto& n : w.nodes) {
+    if (!n->mobile || n->upstream == &w.centre_server || !r.chance(0.35)) continue;
+    n->centre_too = &w.centre_server;
+    n->centre_link = std::make_unique<FaultyLink>(w, w.centre_server, n->name + "/direct");
+    n->centre_peer = need(sync::add_server(*n->store, *n->centre_link, {"mem://centre", "", ""}, &n->clock),
+                          "server add " + n->name)
+                         .id;
+    w.trace(n->name + " may sync with the centre directly too");
+    sync_node(w, *n, nullptr, true);
+  }
   w.stats.stations = n_stations;
   w.stats.nodes = static_cast<int>(w.nodes.size()) + 1;
 }
@@ -520,7 +539,7 @@ void local_work(World& w, int idx) {
   const Station& st = w.stations[static_cast<size_t>(n.station)];
   const int64_t kind = r.range(0, 99);
   auto patients = [&] { return ids_of(n, "SELECT id FROM patients WHERE station_id = '" + st.id + "' ORDER BY id"); };
-  if (kind < 14) {
+  if (kind < 9) {
     PatientInput p;
     p.name = "Bệnh nhân " + std::to_string(r.range(1, 999));
     p.sex = r.chance(0.5) ? "female" : "male";
@@ -529,24 +548,24 @@ void local_work(World& w, int idx) {
     if (r.chance(0.5)) p.categories = {r.pick(kCategories)};
     if (r.chance(0.3)) p.phone = "09" + std::to_string(r.range(10000000, 99999999));
     write(w, idx, "add patient in " + p.village, [&] { return ok_of(n.store->add_patient(p)); });
-  } else if (kind < 38) {
+  } else if (kind < 49) {
     auto ps = patients();
     if (ps.empty()) return;
-    const std::string id = ps[skewed(r, ps.size())];
+    const std::string id = ps[r.chance(0.6) ? static_cast<size_t>(r.range(0, std::min<int64_t>(2, static_cast<int64_t>(ps.size()) - 1))) : skewed(r, ps.size())];
     PatientUpdate u;
     std::string what;
     const int64_t f = r.range(0, 9);
     if (f < 3) {
-      u.phone = "09" + std::to_string(r.range(0, 3)) + "0000000";
+      u.phone = "09" + std::to_string(r.range(10000000, 99999999));
       what = "phone " + *u.phone;
     } else if (f < 4) {
-      u.name = "Tên " + std::to_string(r.range(0, 3));
+      u.name = "Tên " + std::to_string(r.range(0, 9999));
       what = "name";
     } else if (f < 5) {
       u.status = r.pick(kPatientStatuses);
       what = "status " + *u.status;
     } else if (f < 6) {
-      u.birth = std::to_string(r.range(1940, 1945));
+      u.birth = std::to_string(r.range(1930, 2010));
       what = "birth";
     } else if (f < 7 && r.chance(0.5)) {
       u.village = r.pick(st.villages);
@@ -560,7 +579,7 @@ void local_work(World& w, int idx) {
       what = "condition";
     }
     write(w, idx, "edit patient " + id.substr(0, 8) + " " + what, [&] { return n.store->update_patient(id, u); });
-  } else if (kind < 50) {
+  } else if (kind < 58) {
     auto ps = patients();
     if (ps.empty()) return;
     VisitInput v;
@@ -568,7 +587,7 @@ void local_work(World& w, int idx) {
     v.temp_c = 36.0 + static_cast<double>(r.range(0, 30)) / 10;
     v.spo2 = static_cast<int>(r.range(88, 100));
     write(w, idx, "visit " + v.patient_id.substr(0, 8), [&] { return ok_of(n.store->add_visit(v)); });
-  } else if (kind < 56) {
+  } else if (kind < 62) {
     ReceiveInput in;
     in.item = kItems[r.range(0, 1)];
     in.quantity = r.range(1, 50);
@@ -576,7 +595,7 @@ void local_work(World& w, int idx) {
     in.expiry = "2027-12-31";
     in.source = "TTYT";
     write(w, idx, "receive " + in.item + " " + in.lot, [&] { return ok_of(n.store->receive(in)); });
-  } else if (kind < 66) {
+  } else if (kind < 71) {
     auto ps = patients();
     if (ps.empty()) return;
     DispenseInput d;
@@ -586,13 +605,13 @@ void local_work(World& w, int idx) {
     d.days_supply = static_cast<int>(r.range(1, 30));
     if (r.chance(0.4)) d.lot = std::string(d.item == std::string("ORS") ? "O" : "A") + std::to_string(r.range(1, 2));
     write(w, idx, "dispense " + d.item, [&] { return ok_of(n.store->dispense(d)); });
-  } else if (kind < 72) {
+  } else if (kind < 77) {
     auto events = ids_of(n, "SELECT id FROM (SELECT id FROM visits UNION ALL SELECT id FROM stock_movements UNION ALL "
                             "SELECT id FROM waste_stages) WHERE id NOT IN (SELECT event_id FROM voids) ORDER BY id");
     if (events.empty()) return;
     const std::string e = r.pick(events);
     write(w, idx, "void " + e.substr(0, 8), [&] { return ok_of(n.store->void_event(e, "nhập nhầm")); });
-  } else if (kind < 78) {
+  } else if (kind < 81) {
     WasteBatchInput b;
     b.kind = r.pick(kWasteKinds);
     b.bags = static_cast<int>(r.range(1, 4));
@@ -600,7 +619,7 @@ void local_work(World& w, int idx) {
     auto ps = patients();
     if (!ps.empty() && r.chance(0.6)) b.patient_id = r.pick(ps);
     write(w, idx, "waste batch", [&] { return ok_of(n.store->add_waste_batch(b)); });
-  } else if (kind < 86) {
+  } else if (kind < 87) {
     auto batches = ids_of(n, "SELECT id FROM waste_batches ORDER BY id");
     if (batches.empty()) return;
     WasteMoveInput m;
@@ -608,9 +627,9 @@ void local_work(World& w, int idx) {
     m.stage = kWasteStages[static_cast<size_t>(r.range(1, static_cast<int64_t>(kWasteStages.size()) - 1))];
     if (m.stage == "handed-over") m.to_org = "Công ty môi trường";
     write(w, idx, "waste " + m.stage, [&] { return ok_of(n.store->move_waste(m)); });
-  } else if (kind < 92) {
+  } else if (kind < 96) {
     const std::string item = kItems[r.range(0, 1)];
-    const int64_t level = r.range(0, 3) * 50;
+    const int64_t level = r.range(0, 999);
     write(w, idx, "reserve " + item + " " + std::to_string(level), [&] { return n.store->set_reserve(item, level); });
   } else {
     HouseholdInput h;
@@ -682,17 +701,18 @@ void random_phase(World& w, int steps) {
     const int idx = static_cast<int>(r.range(0, static_cast<int64_t>(w.nodes.size()) - 1));
     Node& n = *w.nodes[static_cast<size_t>(idx)];
     const int64_t what = r.range(0, 99);
-    if (what < 55) {
+    if (what < 60) {
       local_work(w, idx);
-    } else if (what < 85) {
-      sync_node(w, n);
-    } else if (what < 91) {
+    } else if (what < 87) {
+      sync_node(w, n, nullptr, n.centre_too && r.chance(0.4));
+    } else if (what < 93) {
       clock_event(w, n);
-    } else if (what < 95) {
+    } else if (what < 96) {
       scope_change(w);
     } else {
-      n.link->partitioned_until = w.step + r.range(2, 12);
-      w.trace(n.name + " cut off from " + n.upstream->name + " until step " + std::to_string(n.link->partitioned_until));
+      FaultyLink& link = n.centre_too && r.chance(0.5) ? *n.centre_link : *n.link;
+      link.partitioned_until = w.step + r.range(2, 12);
+      w.trace(n.name + " cut off from a server until step " + std::to_string(link.partitioned_until));
     }
   }
 }
@@ -700,9 +720,14 @@ void random_phase(World& w, int steps) {
 // Everyone syncs until nothing moves: hubs, then tablets, then hubs again.
 void heal(World& w) {
   w.faults_on = false;
-  for (auto& n : w.nodes) n->link->partitioned_until = -1;
   w.trace("--- heal: delayed requests arrive, then everyone syncs until quiet");
-  for (auto& n : w.nodes) n->link->flush_delayed();
+  for (auto& n : w.nodes) {
+    for (FaultyLink* l : {n->link.get(), n->centre_link.get()}) {
+      if (!l) continue;
+      l->partitioned_until = -1;
+      l->flush_delayed();
+    }
+  }
   for (int round = 1; round <= kMaxHealRounds; ++round) {
     w.now += kMinuteMs;
     ++w.stats.heal_rounds;
@@ -710,9 +735,12 @@ void heal(World& w) {
     auto run = [&](bool hubs) {
       for (auto& n : w.nodes) {
         if (n->hub != hubs) continue;
-        sync::SyncReport rep;
-        if (!sync_node(w, *n, &rep)) continue;
-        if (rep.sent > 0 || rep.received > 0) moved = true;
+        for (bool direct : {false, true}) {
+          if (direct && !n->centre_too) continue;
+          sync::SyncReport rep;
+          if (!sync_node(w, *n, &rep, direct)) continue;
+          if (rep.sent > 0 || rep.received > 0) moved = true;
+        }
       }
     };
     run(true);
@@ -860,6 +888,7 @@ struct Checker {
   // Patients whose village was ever edited (protocol known gap 20 on narrowed devices).
   std::set<std::string> moved_patients;
   std::map<std::string, int> created_by;  // record id -> node that created it
+  std::set<std::pair<int, std::string>> moved_by;  // (node, patient) it moved to another village itself
 
   explicit Checker(World& world) : w(world), centre_path(world.centre_server.path) {}
 
@@ -883,6 +912,7 @@ struct Checker {
         json p = json::parse(c.payload);
         if (c.kind == kind::kPatient && p.contains("base") && p["fields"].contains("village")) {
           moved_patients.insert(c.record_id);
+          moved_by.emplace(wr.node, c.record_id);
         }
         if (!p.contains("base") && !created_by.count(c.record_id)) created_by[c.record_id] = wr.node;
       }
@@ -913,18 +943,15 @@ struct Checker {
           if (!centre_row(table_of(c.kind), c.record_id)) w.fail("no lost write", what + ": the centre's log has it but not the record");
           continue;
         }
-        // Held at a server, and the pushing node was told.
-        std::vector<std::pair<std::string, std::string>> servers{{centre_path, "centre"}};
+        // Held at a server (the centre, or the writer's hub), and the node
+        // that pushed it there (the writer, or its hub relaying) was told.
         Node& hub = *w.stations[static_cast<size_t>(n.station)].hub;
-        if (&hub != &n) servers.emplace_back(hub.path, hub.name);
-        bool accounted = false;
         const std::string where = "origin = '" + c.origin + "' AND origin_seq = " + std::to_string(c.origin_seq);
-        for (const auto& [path, name] : servers) {
-          if (query_int(path, "SELECT count(*) FROM quarantine WHERE " + where) == 0) continue;
-          const std::string told_path = (name == "centre" && &hub != &n && n.upstream != &w.centre_server) ? hub.path
-                                                                                                           : n.path;
-          if (query_int(told_path, "SELECT count(*) FROM peer_refusals WHERE " + where) > 0) accounted = true;
-        }
+        const bool held_somewhere = query_int(centre_path, "SELECT count(*) FROM quarantine WHERE " + where) > 0 ||
+                                    query_int(hub.path, "SELECT count(*) FROM quarantine WHERE " + where) > 0;
+        const bool told = query_int(n.path, "SELECT count(*) FROM peer_refusals WHERE " + where) > 0 ||
+                          query_int(hub.path, "SELECT count(*) FROM peer_refusals WHERE " + where) > 0;
+        const bool accounted = held_somewhere && told;
         if (!accounted) w.fail("no lost write", what + " is not at the centre and no server refused it");
       }
     }
@@ -1094,13 +1121,17 @@ struct Checker {
     // (kind, record, field) -> edits
     std::map<std::string, std::vector<Edit>> edits;
     std::map<std::string, std::string> base_of;   // (field key + version) -> base version
-    std::map<std::string, std::string> value_of;  // (field key + version) -> value
+    std::map<std::string, std::vector<std::string>> creations;  // field key -> values the record was created with
     auto ver = [](const json& v) { return std::to_string(v[0].get<uint64_t>()) + "@" + v[1].get<std::string>(); };
     for (const auto& wr : w.ledger) {
       for (const auto& c : wr.changes) {
         if (c.kind == kind::kStation || c.kind == kind::kDevice) continue;
         json p = json::parse(c.payload);
-        if (!p.contains("fields") || !p.contains("base")) continue;  // creations have no base
+        if (!p.contains("fields")) continue;
+        if (!p.contains("base")) {  // a creation
+          for (const auto& [f, val] : p["fields"].items()) creations[c.kind + " " + c.record_id + " " + f].push_back(val.dump());
+          continue;
+        }
         if (!centre_log.count({c.origin, c.origin_seq})) continue;  // held: not at the centre
         if (held(table_of(c.kind), c.record_id)) continue;
         const std::string v = std::to_string(c.hlc) + "@" + c.origin;
@@ -1112,7 +1143,6 @@ struct Checker {
           e.node = w.nodes[static_cast<size_t>(wr.node)]->name;
           if (p["base"].contains(f)) e.base = ver(p["base"][f]);
           base_of[fk + "#" + v] = e.base;
-          value_of[fk + "#" + v] = e.value;
           edits[fk].push_back(e);
         }
       }
@@ -1137,28 +1167,47 @@ struct Checker {
           b = it == base_of.end() ? "" : it->second;
         }
       }
-      // An ancestor with the other's value: the writer saw that value and moved on.
-      auto agreed = [&](const Edit& e, const std::string& value) {
-        for (const auto& a : e.ancestors) {
-          auto it = value_of.find(fk + "#" + a);
-          if (it != value_of.end() && it->second == value) return true;
-        }
-        return false;
-      };
+      // Where two writes of the field hold the same value, the merge may let
+      // one take over from the other without a conflict (equal values agree),
+      // so which versions meet depends on the order they arrive in. Only a
+      // field whose writes all hold different values has a conflict row for
+      // every concurrent pair whatever the order; the others are counted as
+      // skipped.
+      std::set<std::string> values;
+      bool distinct = true;
+      for (const auto& e : list) distinct = values.insert(e.value).second && distinct;
+      for (const auto& v : creations[fk]) distinct = values.insert(v).second && distinct;
       for (size_t i = 0; i < list.size(); ++i) {
         for (size_t j = i + 1; j < list.size(); ++j) {
           const Edit &a = list[i], &b = list[j];
-          if (a.value == b.value || a.ancestors.count(b.version) || b.ancestors.count(a.version)) continue;
-          if (agreed(a, b.value) || agreed(b, a.value)) continue;
-          ++w.stats.concurrent_pairs;
-          bool found = false;
-          for (const auto& [win, lose] : rows[fk]) {
-            if (win == a.version || lose == a.version || win == b.version || lose == b.version) found = true;
+          if (a.ancestors.count(b.version) || b.ancestors.count(a.version)) continue;
+          if (!distinct) {
+            ++w.stats.concurrent_skipped;
+            continue;
           }
+          ++w.stats.concurrent_pairs;
+          // Each of the two branches (the versions of a's line below where
+          // it forked from b's, and a's descendants; the same for b) took
+          // part in some conflict: with three branches the rows may chain
+          // (a lost to c, c lost to b), so no single row names both.
+          auto in_branch = [&](const Edit& e, const Edit& other, const std::string& v) {
+            if (v == e.version) return true;
+            if (e.ancestors.count(v)) return !other.ancestors.count(v);
+            for (const auto& d : list) {
+              if (d.version == v && d.ancestors.count(e.version)) return true;
+            }
+            return false;
+          };
+          bool seen_a = false, seen_b = false;
+          for (const auto& [win, lose] : rows[fk]) {
+            seen_a = seen_a || in_branch(a, b, win) || in_branch(a, b, lose);
+            seen_b = seen_b || in_branch(b, a, win) || in_branch(b, a, lose);
+          }
+          const bool found = seen_a && seen_b;
           if (!found) {
             w.fail("conflict", fk + ": " + a.node + " wrote " + a.value + " (" + a.version + ", based on " + a.base +
                                    ") and " + b.node + " wrote " + b.value + " (" + b.version + ", based on " + b.base +
-                                   ") concurrently, and the centre has no conflict row for either");
+                                   ") concurrently, and the centre has no conflict row for " + (seen_a ? b.node + "'s" : a.node + "'s") + " branch");
           }
         }
       }
@@ -1186,6 +1235,7 @@ struct Checker {
         for (const auto& [key, row] : nodes[i].at(table)) {
           auto c = created_by.find(key);
           if (c != created_by.end() && w.nodes[static_cast<size_t>(c->second)].get() == &n) continue;
+          if (moved_by.count({static_cast<int>(i), key})) continue;
           const std::string village = fold_for_search(column(row, "village"));
           if (!n.ever_villages.count(village)) {
             w.fail("scope", n.name + " (narrowed) holds " + std::string(table) + " " + key + " of village " + village);
@@ -1225,13 +1275,15 @@ struct Checker {
   }
 };
 
-std::string digest(World& w) {
+// SHA-256 over every node's records (as the checks read them), logs, conflicts and quarantine.
+std::string digest(World& w, const Checker& c) {
   std::string all;
   std::vector<std::pair<std::string, std::string>> files{{"centre", w.centre_server.path}};
   for (auto& n : w.nodes) files.emplace_back(n->name, n->path);
-  for (const auto& [name, path] : files) {
+  for (size_t i = 0; i < files.size(); ++i) {
+    const auto& [name, path] = files[i];
     all += "#" + name + "\n";
-    for (const auto& [table, rows] : dump(path)) {
+    for (const auto& [table, rows] : i == 0 ? c.centre : c.nodes[i - 1]) {
       for (const auto& [key, row] : rows) all += table + " " + key + " " + row.text + row.versions.dump() + "\n";
     }
     for (const auto& s : query_texts(path, "SELECT seq || ' ' || origin || ' ' || origin_seq || ' ' || hlc || ' ' || "
@@ -1296,11 +1348,17 @@ Outcome run_seed(const Config& config) {
     c.conflicts();
     c.scope();
     c.quarantine();
-    out.digest = digest(w);
+    out.digest = digest(w, c);
   } catch (const std::exception& e) {
     w.fail("exception", e.what());
   }
   readers().clear();
+  if (!config.keep_dir.empty() && w.dir) {
+    std::filesystem::create_directories(config.keep_dir);
+    for (const auto& f : std::filesystem::directory_iterator(w.dir->path())) {
+      std::filesystem::copy(f.path(), config.keep_dir, std::filesystem::copy_options::overwrite_existing);
+    }
+  }
   out.failures = w.failures;
   out.ok = w.failures.empty();
   out.stats = w.stats;

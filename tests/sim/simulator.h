@@ -39,6 +39,7 @@ struct Config {
   std::ostream* trace = nullptr;  // every step, fault and sync, when set
   Plant plant = Plant::kNone;
   std::string work_dir;           // where the nodes' files go ("": /dev/shm or the temp directory)
+  std::string keep_dir;           // when set, the nodes' files are copied here at the end (to inspect them)
 };
 
 struct Stats {
@@ -49,7 +50,8 @@ struct Stats {
   int64_t syncs = 0, failed_syncs = 0, requests = 0;
   int64_t faults = 0;           // link faults injected (drops, duplicates, delays, replays, partitioned calls)
   int64_t quarantined = 0;      // changes a server refused and told the sender about
-  int64_t concurrent_pairs = 0; // concurrent edits of one field with different values
+  int64_t concurrent_pairs = 0; // concurrent edits of one field checked for a conflict row
+  int64_t concurrent_skipped = 0;  // concurrent edits of a field where two writes hold one value (not checked)
   int64_t conflicts = 0;        // conflict rows at the centre
   int64_t heal_rounds = 0;
   int64_t clock_jumps = 0, scope_changes = 0;
