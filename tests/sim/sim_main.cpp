@@ -78,7 +78,8 @@ int main(int argc, char** argv) {
               << " steps, " << s.writes << " writes (" << s.changes << " changes), " << s.syncs << " syncs ("
               << s.failed_syncs << " failed), " << s.requests << " requests, " << s.faults << " faults, "
               << s.quarantined << " refused and told, " << s.concurrent_pairs << " concurrent edits, " << s.conflicts
-              << " conflict rows, " << s.heal_rounds << " heal rounds\n"
+              << " conflict rows, " << s.held_records << " records awaiting review, " << s.moved_out_of_date
+              << " out of date on narrowed tablets (gap 20), " << s.heal_rounds << " heal rounds\n"
               << "digest " << r.digest << "\n";
     if (!r.ok) {
       print_failures(*one, r);
@@ -105,6 +106,8 @@ int main(int argc, char** argv) {
     total.quarantined += s.quarantined;
     total.concurrent_pairs += s.concurrent_pairs;
     total.concurrent_skipped += s.concurrent_skipped;
+    total.moved_out_of_date += s.moved_out_of_date;
+    total.held_records += s.held_records;
     total.conflicts += s.conflicts;
     total.clock_jumps += s.clock_jumps;
     total.scope_changes += s.scope_changes;
@@ -126,7 +129,8 @@ int main(int argc, char** argv) {
             << " clock events, " << total.scope_changes << " scope changes, " << total.quarantined
             << " changes refused and told, " << total.concurrent_pairs << " concurrent edits checked ("
             << total.concurrent_skipped << " of equal values not), " << total.conflicts
-            << " conflict rows; lost: " << (failed ? "see failures" : "0") << "\n";
+            << " conflict rows, " << total.held_records << " records awaiting review (not compared), "
+            << total.moved_out_of_date << " records out of date on narrowed tablets (known gap 20); lost: " << (failed ? "see failures" : "0") << "\n";
   std::cout << (count - failed) << " passed, " << failed << " failed\n";
   return failed ? 1 : 0;
 }

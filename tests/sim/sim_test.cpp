@@ -58,8 +58,21 @@ TEST_CASE("a stock balance off by one is caught by the stock arithmetic", "[sim]
 }
 
 TEST_CASE("the seeds that once failed pass", "[sim][regression]") {
-  // Each found a bug (in the code or in the simulator); see tests/sim/README.md.
-  const std::vector<uint64_t> seeds = {};
+  // Each failed once while the simulator was written. One found a bug in the
+  // code (fixed, with tests/core/edit_before_creation_test.cpp); the others a
+  // rule of the checker too strict for what the code rightly does.
+  //   1    a station record created on both sides: the centre's _v says {"": v}, the station's {"": u, f: v}
+  //   11   equal values merge without a conflict (two devices set one reserve level)
+  //   26   a conflict between descendants of two concurrent edits, not the edits themselves
+  //   27   a narrowed tablet moved a patient out of its villages itself and keeps it
+  //   156  three concurrent phone edits chain their conflict rows (a lost to c, c lost to b); one
+  //        of them first held at the centre (pushed there directly before the hub relayed the patient)
+  //   676  a waste batch of a patient that moved into a narrowed tablet's village is held there by a foreign key
+  //   1541 BUG: a tablet's edit of its hub's new reserve reached the centre before the creation and was
+  //        stored without its base: the creation arriving next was recorded as a conflict
+  //   2360 the void of a visit of a patient that moved into a narrowed tablet's village (gap 20)
+  //   2405 the same bug as 1541
+  const std::vector<uint64_t> seeds = {1, 11, 26, 27, 156, 676, 1541, 2360, 2405};
   for (uint64_t seed : seeds) {
     const Outcome r = run(seed);
     INFO("seed " << seed << ": " << (r.failures.empty() ? std::string() : r.failures.front()));
