@@ -75,7 +75,7 @@ class Applier {
                              " WHERE id = ?1");
     q.bind(1, c.record_id);
     if (!q.step()) {
-      insert_entity(spec, c, fields, sets, incoming);
+      insert_entity(spec, c, fields, base, sets, incoming);
       return ApplyStatus::kApplied;
     }
     // A record stays in the scope it was made in: a change that names
@@ -146,7 +146,11 @@ class Applier {
     return ApplyStatus::kApplied;
   }
 
-  void insert_entity(const RecordSpec& spec, const Change& c, const json& fields, const json& sets,
+  // An edit may arrive before the creation it was based on and, carrying every
+  // required field, make the record: each field it wrote keeps its base, as an
+  // edit applied over the creation would, so the creation arriving later is its
+  // ancestor and not a concurrent write.
+  void insert_entity(const RecordSpec& spec, const Change& c, const json& fields, const json& base, const json& sets,
                      const merge::Version& v) {
     for (const auto& col : spec.columns) {
       if (col.required_on_insert && !fields.contains(col.name)) {
@@ -173,7 +177,14 @@ class Applier {
       params += ", ?" + std::to_string(values.size() + 4);
     }
     auto s = a_.db().prepare(std::string("INSERT INTO ") + spec.table + "(" + names + ") VALUES (" + params + ")");
-    s.bind(1, c.record_id).bind(2, json{{"", json::array({v.hlc, v.origin})}}.dump()).bind(3, extra.dump());
+    json versions{{"", json::array({v.hlc, v.origin})}};
+    for (auto it = fields.begin(); it != fields.end(); ++it) {
+      if (!base.contains(it.key())) continue;
+      if (auto b = version_from(base[it.key()])) {
+        versions[it.key()] = json::array({v.hlc, v.origin, json::array({b->hlc, b->origin})});
+      }
+    }
+    s.bind(1, c.record_id).bind(2, versions.dump()).bind(3, extra.dump());
     int i = 4;
     for (const auto& val : values) bind_json(s, i++, val);
     if (has_station) {
