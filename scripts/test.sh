@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Installs what is missing, builds, and runs every test twice: in the normal
-# build and in a Debug build with AddressSanitizer and UndefinedBehaviorSanitizer.
+# build and in a Debug build with AddressSanitizer and UndefinedBehaviorSanitizer;
+# then the sync tests (the server's threads in one process) under ThreadSanitizer.
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 bash "$root/scripts/setup.sh"
@@ -16,3 +17,11 @@ run() {
 run "$root/build" RelWithDebInfo
 ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
   run "$root/build-asan" Debug
+
+# ThreadSanitizer: the sync tests only (core and e2e are single-threaded per
+# process). -O1, as TSan's documentation advises; halt on the first report.
+echo "== build (ThreadSanitizer, sync tests) in $root/build-tsan" >&2
+bash "$root/scripts/build.sh" "$root/build-tsan" RelWithDebInfo -DTRAMSYNC_TSAN=ON -DTRAMSYNC_SANITIZE=OFF \
+  -DCMAKE_CXX_FLAGS_RELWITHDEBINFO="-O1 -g" -- --target sync_tests
+echo "== tests (ThreadSanitizer)" >&2
+TSAN_OPTIONS=halt_on_error=1:second_deadlock_stack=1 "$root/build-tsan/tests/sync_tests"
