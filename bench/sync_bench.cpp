@@ -57,7 +57,7 @@
 // --json bytes_sent/bytes_received: bodies as sent, compressed, plus request
 // and status lines and headers, as sync/src/http_transport.cpp estimates
 // them); (b) what crossed TCP, TLS included, counted by a proxy on 127.0.0.1
-// between station-cli and the server (bench/tcp_proxy.h). station-cli opens
+// between station-cli and the server (tests/support/tcp_proxy.h). station-cli opens
 // a new connection per run, so (b) includes a full TLS handshake (no session
 // resumption between processes); the handshake alone is measured in this
 // process: the first GET /v1/status on a new connection through the proxy,
@@ -66,7 +66,7 @@
 //
 // 2G: the proxy shapes each direction to --rate-kbit (default 40 kbit/s) and
 // adds --rtt-ms (default 300 ms) of round trip, half each way, plus one round
-// trip for the TCP handshake before the client's first byte (tcp_proxy.h).
+// trip for the TCP handshake before the client's first byte (tests/support/tcp_proxy.h).
 // No loss, no slow start.
 //
 // Limits (measured in the same run):
@@ -118,7 +118,7 @@
 #include <vector>
 
 #include "common.h"
-#include "tcp_proxy.h"
+#include "support/tcp_proxy.h"
 #include "tramsync/core/clock.h"
 #include "tramsync/core/hlc.h"
 #include "tramsync/core/model.h"
@@ -136,7 +136,7 @@ using namespace tramsync;
 using tramsync::bench::Figure;
 using tramsync::bench::Results;
 using tramsync::bench::Stopwatch;
-using tramsync::bench::TcpProxy;
+using tramsync::testing::TcpProxy;
 
 namespace {
 

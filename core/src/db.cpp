@@ -1,8 +1,14 @@
 #include "db.h"
 
+#include "tramsync/core/status.h"
+
 #include <fcntl.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
+#include <sys/statvfs.h>
 #include <unistd.h>
+
+#include <cerrno>
 
 #include <chrono>
 #include <map>
@@ -29,6 +35,44 @@ bool DbError::is_io() const {
 }
 
 namespace {
+// Whether a failed write was for want of space: the filesystem holding the
+// file nearly full, or the file (or its WAL) at the process's file-size limit.
+// SQLite reports ENOSPC as SQLITE_FULL, but EFBIG (a file-size limit) and
+// EDQUOT (a quota) only as SQLITE_IOERR_WRITE, and the errno it keeps may be
+// overwritten by the time the error surfaces: so the file is looked at.
+bool out_of_space(sqlite3* db) {
+  const char* file = db ? sqlite3_db_filename(db, "main") : nullptr;
+  if (!file || !*file) return false;
+  const std::string path(file);
+  const std::string dir = path.substr(0, path.find_last_of('/') == std::string::npos ? 0 : path.find_last_of('/'));
+  struct statvfs fs {};
+  if (::statvfs(dir.empty() ? "." : dir.c_str(), &fs) == 0 &&
+      static_cast<uint64_t>(fs.f_bavail) * fs.f_frsize < 4u * 1024 * 1024) {
+    return true;
+  }
+  rlimit lim{};
+  if (::getrlimit(RLIMIT_FSIZE, &lim) == 0 && lim.rlim_cur != RLIM_INFINITY) {
+    for (const std::string& f : {path, path + "-wal", path + "-journal"}) {
+      struct stat st {};
+      if (::stat(f.c_str(), &st) == 0 && static_cast<uint64_t>(st.st_size) + 64 * 1024 > lim.rlim_cur) return true;
+    }
+  }
+  return false;
+}
+
+// SQLite's words for a failed call, except that a write refused for want of
+// space says so in words a person acts on.
+std::string explain(sqlite3* db, int rc, const char* sqlite_words) {
+  const int primary = rc & 0xff;
+  const int sys = db ? sqlite3_system_errno(db) : 0;
+  if (primary == SQLITE_FULL ||
+      (primary == SQLITE_IOERR && (sys == ENOSPC || sys == EFBIG || sys == EDQUOT ||
+                                   (rc == SQLITE_IOERR_WRITE || rc == SQLITE_IOERR) && out_of_space(db)))) {
+    return std::string(kDiskFullText) + " (no space left to write the file: free some space and try again)";
+  }
+  return sqlite_words;
+}
+
 // The writer lock of each file this process has open, by device and inode (a
 // file reached by two paths is one file). Entries live as long as a
 // connection holds them.
@@ -78,7 +122,7 @@ Db::~Db() {
 }
 
 void Db::fail(int rc, std::string_view what) const {
-  throw DbError(rc, std::string(what) + ": " + sqlite3_errmsg(db_));
+  throw DbError(rc, std::string(what) + ": " + explain(db_, rc, sqlite3_errmsg(db_)));
 }
 
 void Db::exec(std::string_view sql) {
@@ -86,7 +130,7 @@ void Db::exec(std::string_view sql) {
   char* err = nullptr;
   int rc = sqlite3_exec(db_, s.c_str(), nullptr, nullptr, &err);
   if (rc != SQLITE_OK) {
-    std::string msg = err ? err : sqlite3_errstr(rc);
+    std::string msg = explain(db_, rc, err ? err : sqlite3_errstr(rc));
     sqlite3_free(err);
     throw DbError(rc, "sql failed: " + msg);
   }

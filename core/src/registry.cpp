@@ -49,6 +49,27 @@ json device_fields(const DeviceInfo& d) {
 // belongs to the centre alone.
 bool replicated(const DeviceInfo& d) { return !d.station_id.empty() && d.role != kRoleReviewer; }
 
+// Registers a new device. Its registration syncs with the station's records:
+// the centre hears of a hub's mobile device (and accepts it), a hub of one the
+// centre enrolled.
+void insert_device(Action& a, const DeviceInfo& d) {
+  a.db()
+      .prepare(
+          "INSERT INTO devices(id, station_id, name, role, token_hash, database_id, created_at, villages, _v) "
+          "VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)")
+      .bind(1, d.id)
+      .bind(2, d.station_id.empty() ? std::optional<std::string>() : std::optional(d.station_id))
+      .bind(3, d.name)
+      .bind(4, d.role)
+      .bind(5, d.token_hash)
+      .bind(6, d.database_id)
+      .bind(7, d.created_at)
+      .bind(8, villages_json(d.villages))
+      .bind(9, replicated(d) ? new_entity_versions(a) : std::string("{}"))
+      .run();
+  if (replicated(d)) record_entity_insert(a, kind::kDevice, d.id, d.station_id, device_fields(d));
+}
+
 // The devices matching `where` (SQL over d = devices, s = stations, with
 // `arg` bound to ?1 when given), in `order`.
 std::vector<DeviceInfo> select_devices(db::Db& db, const std::string& where,
@@ -324,24 +345,7 @@ Result<DeviceInfo> Store::enroll_device(const EnrollmentRequest& req) {
       d.database_id = req.database_id;
       d.villages = villages_from(villages);
       d.created_at = now;
-      a.db()
-          .prepare(
-              "INSERT INTO devices(id, station_id, name, role, token_hash, database_id, created_at, villages, _v) "
-              "VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)")
-          .bind(1, d.id)
-          .bind(2, station_id.empty() ? std::optional<std::string>() : std::optional(station_id))
-          .bind(3, d.name)
-          .bind(4, d.role)
-          .bind(5, d.token_hash)
-          .bind(6, d.database_id)
-          .bind(7, d.created_at)
-          .bind(8, villages)
-          .bind(9, replicated(d) ? new_entity_versions(a) : std::string("{}"))
-          .run();
-      // The registration syncs with the station's records: the centre hears
-      // of a hub's mobile device (and accepts it), a hub of one the centre
-      // enrolled.
-      if (replicated(d)) record_entity_insert(a, kind::kDevice, d.id, d.station_id, device_fields(d));
+      insert_device(a, d);
     }
     a.db()
         .prepare("UPDATE enrollment_codes SET used_at = ?1, device_id = ?2 WHERE code_hash = ?3")
@@ -350,6 +354,29 @@ Result<DeviceInfo> Store::enroll_device(const EnrollmentRequest& req) {
         .bind(3, req.code_hash)
         .run();
     return *device(req.device_id);
+  });
+}
+
+Result<DeviceInfo> Store::renew_device(const std::string& from_id, const std::string& new_id,
+                                       const std::string& token_hash, const std::string& database_id) {
+  const char* ctx = "new device identity";
+  if (auto st = validate::required_text("device_id", new_id, 100); !st) return std::move(st.error()).in(ctx);
+  if (auto st = validate::optional_text("database_id", database_id, 100); !st) return std::move(st.error()).in(ctx);
+  return impl_->act(ctx, [&](Action& a) -> Result<DeviceInfo> {
+    auto prev = device(from_id);
+    if (!prev) return Error::not_found("device", from_id);
+    if (prev->revoked()) return Error::refused("device", "is revoked", from_id);
+    if (prev->role == kRoleReviewer) return Error::refused("device", "is a reviewer: it writes no records", from_id);
+    if (device(new_id)) return Error{ErrorCode::kConflict, "", "device_id", "is already registered here", new_id};
+    DeviceInfo d = *prev;
+    d.id = new_id;
+    d.token_hash = token_hash;
+    d.database_id = database_id;
+    d.created_at = impl_->local_now();
+    d.revoked_at = d.last_seen_at = d.last_sync_at = "";
+    d.clock_skew_ms = 0;
+    insert_device(a, d);
+    return *device(new_id);
   });
 }
 

@@ -455,3 +455,86 @@ Status Store::mark_synced(const std::string& peer_id) {
 }
 
 }  // namespace tramsync
+
+namespace tramsync {
+
+Status Store::take_new_origin(const std::string& new_device_id, int64_t keep_through, const PeerState& peer) {
+  auto r = impl_->act("new device identity", [&](Action& a) -> Status {
+    const std::string old = impl_->device_id();
+    if (new_device_id.empty() || new_device_id == old) {
+      return Error::invalid("device_id", "must be a new identity", new_device_id);
+    }
+    int64_t from_hlc = -1;  // the first renumbered change's; every later own write is newer (the clock is monotonic)
+    {
+      auto q = a.db().prepare("SELECT min(hlc) FROM changes WHERE origin = ?1 AND origin_seq > ?2");
+      q.bind(1, old).bind(2, keep_through);
+      if (q.step() && !q.is_null(0)) from_hlc = q.i64(0);
+    }
+    if (from_hlc >= 0) {
+      a.db()
+          .prepare("UPDATE changes SET origin = ?1, origin_seq = origin_seq - ?3 WHERE origin = ?2 AND origin_seq > ?3")
+          .bind(1, new_device_id)
+          .bind(2, old)
+          .bind(3, keep_through)
+          .run();
+      // What those changes wrote here carries their origin too: the events'
+      // `origin`, the set members', and each field version [hlc, origin] in `_v`.
+      std::vector<std::pair<std::string, bool>> tables;  // name, has _v (else origin + hlc columns)
+      {
+        auto t = a.db().prepare(
+            "SELECT m.name, sum(c.name = '_v'), sum(c.name IN ('origin', 'hlc')) FROM sqlite_schema m, "
+            "pragma_table_info(m.name) c WHERE m.type = 'table' AND m.name NOT IN ('changes', 'quarantine') "
+            "GROUP BY m.name");
+        while (t.step()) {
+          if (t.i64(1) > 0) tables.emplace_back(t.str(0), true);
+          if (t.i64(2) == 2) tables.emplace_back(t.str(0), false);
+        }
+      }
+      for (const auto& [table, versions] : tables) {
+        const std::string quoted = "\"" + table + "\"";
+        if (!versions) {
+          a.db()
+              .prepare("UPDATE " + quoted + " SET origin = ?1 WHERE origin = ?2 AND hlc >= ?3")
+              .bind(1, new_device_id)
+              .bind(2, old)
+              .bind(3, from_hlc)
+              .run();
+          continue;
+        }
+        std::vector<std::pair<int64_t, std::string>> rewrite;  // rowid, new _v
+        {
+          auto q = a.db().prepare("SELECT rowid, _v FROM " + quoted + " WHERE instr(_v, ?1) > 0");
+          q.bind(1, old);
+          while (q.step()) {
+            json v = json::parse(q.str(1), nullptr, false);
+            if (!v.is_object()) continue;
+            bool changed = false;
+            for (auto& [field, ver] : v.items()) {
+              if (ver.is_array() && ver.size() == 2 && ver[1] == old && ver[0].is_number_integer() &&
+                  ver[0].get<int64_t>() >= from_hlc) {
+                ver[1] = new_device_id;
+                changed = true;
+              }
+            }
+            if (changed) rewrite.emplace_back(q.i64(0), v.dump());
+          }
+        }
+        for (const auto& [rowid, v] : rewrite) {
+          a.db().prepare("UPDATE " + quoted + " SET _v = ?1 WHERE rowid = ?2").bind(1, v).bind(2, rowid).run();
+        }
+      }
+    }
+    impl_->set_meta(a.txn(), "device_id", new_device_id);
+    a.db()
+        .prepare("UPDATE peers SET url = ?2, extra = ?3 WHERE id = ?1")
+        .bind(1, peer.id)
+        .bind(2, peer.url)
+        .bind(3, peer.settings)
+        .run();
+    return {};
+  });
+  impl_->ident.reset();
+  return r;
+}
+
+}  // namespace tramsync

@@ -22,6 +22,8 @@ struct EnrollOptions {
 struct SyncCmdOptions {
   std::string server;
   int attempts = 6;
+  int64_t batch = 0;   // changes per request; 0: the protocol's default
+  int timeout_s = 60;  // per read or write on the link
 };
 
 std::string human_bytes(int64_t b) {
@@ -51,7 +53,16 @@ class ProgressLine {
   explicit ProgressLine(bool enabled) : enabled_(enabled) {}
   ~ProgressLine() { finish(); }
   void show(const sync::SyncProgress& p) {
-    if (!enabled_) return;
+    if (!enabled_) {
+      // No terminal (a script, a log file): no bar, but a retry still gets
+      // one line, so whoever reads the log knows why the sync took so long.
+      if (p.phase == sync::SyncProgress::Phase::kRetry) {
+        std::fprintf(stderr, "sync: link problem (%s); retry %d in %lld s\n", p.retry_reason.c_str(), p.attempt,
+                     static_cast<long long>((p.retry_in_ms + 999) / 1000));
+        std::fflush(stderr);
+      }
+      return;
+    }
     std::string line;
     if (p.phase == sync::SyncProgress::Phase::kRetry) {
       line = "link problem (" + p.retry_reason.substr(0, 60) + "); retry " + std::to_string(p.attempt) + " in " +
@@ -88,11 +99,12 @@ class ProgressLine {
 };
 
 Result<std::unique_ptr<sync::Transport>> transport_for(const std::string& url, const std::string& pin,
-                                                       const std::string& ca_file) {
+                                                       const std::string& ca_file, int timeout_s = 0) {
   sync::HttpsOptions o;
   o.url = url;
   o.pin = pin;
   o.ca_file = ca_file;
+  if (timeout_s > 0) o.read_timeout_ms = timeout_s * 1000;
   return sync::make_https_transport(o);
 }
 
@@ -160,6 +172,13 @@ void setup_sync(CLI::App& app, Context& ctx) {
     cmd->add_option("--server", opt->server, "Which enrolled server (its URL); default: the first enrolled");
     cmd->add_option("--attempts", opt->attempts, "Tries per request on a dropped link before giving up (default 6)")
         ->check(CLI::Range(1, 100));
+    cmd->add_option("--batch", opt->batch,
+                    "Changes per request, each way (default " + std::to_string(protocol::kMaxChangesPerBatch) +
+                        "); smaller batches lose less to a link that keeps dropping")
+        ->check(CLI::Range(int64_t{1}, protocol::kMaxChangesPerBatch));
+    cmd->add_option("--timeout", opt->timeout_s,
+                    "Seconds of silence on the link before a request is given up and retried (default 60)")
+        ->check(CLI::Range(1, 3600));
     cmd->footer(
         "Safe to interrupt at any moment and to run again: what was sent and received is kept, and the next\n"
         "sync goes on from there.\nExample:\n  station-cli sync");
@@ -173,11 +192,12 @@ void setup_sync(CLI::App& app, Context& ctx) {
                           : "this file is not enrolled with " + opt->server + " (see `station-cli status`)");
       }
       auto settings = sync::peer_settings(*peer);
-      auto transport = transport_for(peer->url, settings.pin, settings.ca_file);
+      auto transport = transport_for(peer->url, settings.pin, settings.ca_file, opt->timeout_s);
       if (!transport) return c.fail(transport.error());
       ProgressLine bar(!c.as_json && isatty(STDERR_FILENO));
       sync::SyncOptions o;
       o.max_attempts = opt->attempts;
+      if (opt->batch > 0) o.batch_changes = o.pull_limit = opt->batch;
       o.on_progress = [&bar](const sync::SyncProgress& p) { bar.show(p); };
       const auto start = std::chrono::steady_clock::now();
       auto r = sync::sync_with_peer(*store, **transport, peer->id, o);
@@ -212,6 +232,9 @@ void setup_sync(CLI::App& app, Context& ctx) {
                       {"clock_warning", r->clock_warning},
                       {"server_replaced", r->server_replaced},
                       {"scope_widened", r->scope_widened},
+                      {"new_device_id", r->new_device_id.empty() ? json(nullptr) : json(r->new_device_id)},
+                      {"renewed_from", r->renewed_from.empty() ? json(nullptr) : json(r->renewed_from)},
+                      {"renumbered", r->renumbered},
                       {"seconds", secs}});
         return kExitOk;
       }
@@ -228,6 +251,12 @@ void setup_sync(CLI::App& app, Context& ctx) {
       if (r->server_replaced) {
         std::cout << "  note: the server's file is not the one this device synced with before; everything was "
                      "exchanged again\n";
+      }
+      if (!r->new_device_id.empty()) {
+        std::cout << "  note: this file is an old backup or a copy of device " << r->renewed_from
+                  << " (the server holds changes of it this file does not): it now writes as the new device "
+                  << r->new_device_id << "; " << r->renumbered
+                  << " of its changes were sent under that name, and the other copy's records were received\n";
       }
       if (r->scope_widened) {
         std::cout << "  note: this device's villages were widened; their records were received\n";

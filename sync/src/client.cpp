@@ -106,6 +106,13 @@ class Exchanger {
             return doc;
           }
           last = "the server's answer was not JSON (cut short?)";
+        } else if (res->status == 507) {
+          // The centre's disk is full: retrying in seconds will not help.
+          return refused("the server cannot store anything: its disk is full (HTTP 507" +
+                         (doc.is_object() && doc.contains("error") && doc["error"].is_string()
+                              ? ": " + doc["error"].get<std::string>()
+                              : std::string()) +
+                         "). Everything sent and received so far is kept; sync again once the centre has freed space");
         } else if (res->status == 429 || res->status >= 500) {
           last = "the server is busy or failed (HTTP " + std::to_string(res->status) + ")";
           if (doc.is_object() && doc.contains("error") && doc["error"].is_string()) {
@@ -143,6 +150,7 @@ class Exchanger {
   }
 
   std::optional<int64_t> clock_skew() const { return skew_; }
+  void set_token(std::string token) { token_ = std::move(token); }
   std::string server_database;
 
  private:
@@ -171,6 +179,12 @@ class Exchanger {
     if (code == "unsupported_protocol") {
       return refused("the server does not speak this version of the sync protocol (" + message +
                      "); update station-cli or the server");
+    }
+    if (code == "origin_reused" && doc.contains("origin_seq") && doc["origin_seq"].is_number_integer() &&
+        doc.contains("origin") && doc["origin"].is_string()) {
+      // Which change clashed: the caller may take a new identity (run_sync).
+      return Error{ErrorCode::kConflict, "sync", "origin_seq", message,
+                   doc["origin"].get<std::string>() + "/" + std::to_string(doc["origin_seq"].get<int64_t>())};
     }
     if (code == "origin_reused") {
       return refused(
@@ -204,6 +218,36 @@ int64_t int_field(const json& doc, const char* key) {
   return it != doc.end() && it->is_number_integer() ? it->get<int64_t>() : 0;
 }
 
+// This file is a copy or an old backup of its device (DESIGN "A file restored
+// from backup"): the server gives it a new device identity, and its own changes
+// after origin_seq `keep_through` are renumbered under it, in one transaction
+// with the new token.
+Status renew_identity(Store& store, Exchanger& ex, const std::string& peer_id, PeerSettings& settings,
+                      int64_t keep_through, SyncReport& report) {
+  auto id = store.identity();
+  if (!id) return id.error();
+  const std::string new_id = RandomIdSource().new_id();
+  Request req = make_request("POST", "/v1/renew");
+  req.body = json{{"protocol", protocol::kVersion}, {"device_id", new_id}, {"database_id", store.database_id()}}.dump();
+  auto doc = ex.call(std::move(req));
+  if (!doc) return doc.error();
+  const std::string token = doc->value("token", "");
+  if (token.size() != 64 || doc->value("device_id", "") != new_id) {
+    return Error{ErrorCode::kIo, "sync", "answer", "from the server to a new device identity is incomplete", ""};
+  }
+  const int64_t renumbered = std::max<int64_t>(0, store.max_origin_seq(id->device_id) - keep_through);
+  settings.token = token;
+  auto peer = store.peer(peer_id);
+  if (!peer) return Error{ErrorCode::kNotFound, "sync", "server", "is no longer known to this file", peer_id};
+  peer->settings = settings_json(settings);
+  if (auto st = store.take_new_origin(new_id, keep_through, *peer); !st) return st.error();
+  ex.set_token(token);
+  report.renewed_from = id->device_id;
+  report.new_device_id = new_id;
+  report.renumbered += renumbered;
+  return {};
+}
+
 Result<SyncReport> run_sync(Store& store, Exchanger& ex, const std::string& peer_id, PeerSettings& settings,
                             const SyncOptions& o, SyncReport& report, SyncProgress& progress) {
   auto notify = [&](SyncProgress::Phase phase) {
@@ -224,14 +268,20 @@ Result<SyncReport> run_sync(Store& store, Exchanger& ex, const std::string& peer
   // The same server file, but restored from an older backup: it has lost the
   // end of its log, or some of what it acknowledged of this device. Ask again
   // from the start / send again what it lost (duplicates are recognised).
+  int64_t server_has = -1;  // of this device's own changes
+  if (auto d = hello->find("device"); d != hello->end() && d->is_object()) {
+    server_has = d->value("max_origin_seq", int64_t{-1});
+  }
+  // More of this device's changes than the file holds: the file is an old
+  // backup, or a copy another copy got ahead of. It takes a new identity once
+  // what it holds is sent (below), before it writes anything new.
+  auto own = store.identity();
+  if (!own) return own.error();
+  const bool behind = server_has > store.max_origin_seq(own->device_id);
   if (!report.server_replaced) {
     auto p = store.peer(peer_id);
     const int64_t log_end = hello->value("log_end", int64_t{-1});
     const bool lost_log = p && log_end >= 0 && p->pull_cursor > log_end;
-    int64_t server_has = -1;
-    if (auto d = hello->find("device"); d != hello->end() && d->is_object()) {
-      server_has = d->value("max_origin_seq", int64_t{-1});
-    }
     const bool lost_ours = server_has >= 0 && store.acked_own_origin_seq(peer_id) > server_has;
     if (lost_log || lost_ours) {
       if (auto st = store.reset_peer_cursors(peer_id, lost_ours, lost_log); !st) return st.error();
@@ -252,6 +302,26 @@ Result<SyncReport> run_sync(Store& store, Exchanger& ex, const std::string& peer
       Request req = make_request("POST", "/v1/push");
       req.body = wire::encode_batch(page.changes);
       auto ack = ex.call(std::move(req));
+      if (!ack && ack.error().code == ErrorCode::kConflict && ack.error().field == "origin_seq" &&
+          report.new_device_id.empty()) {
+        // The server holds other changes under this device's numbers, from
+        // `clash` on: this file is an old backup or a copy. Those changes of
+        // its own become a new device's and are sent again as such.
+        const std::string& v = ack.error().value;
+        const auto slash = v.rfind('/');
+        const std::string origin = v.substr(0, slash);
+        const int64_t clash = slash == std::string::npos ? 0 : std::stoll(v.substr(slash + 1));
+        if (origin == store.identity()->device_id && clash > 0) {
+          if (auto st = renew_identity(store, ex, peer_id, settings, clash - 1, report); !st) return st.error();
+          continue;
+        }
+      }
+      if (!ack && ack.error().code == ErrorCode::kConflict && ack.error().field == "origin_seq") {
+        return refused("the server already holds different changes under the numbers of device " +
+                       ack.error().value + " (" + ack.error().rule +
+                       "); this file looks restored from an old backup or copied. Stop writing to it and ask the "
+                       "centre: the records it holds are safe");
+      }
       if (!ack) return ack.error();
       const int64_t acked = int_field(*ack, "acked_through");
       if (acked < page.changes.back().seq) {
@@ -283,6 +353,12 @@ Result<SyncReport> run_sync(Store& store, Exchanger& ex, const std::string& peer
       progress.sent = report.sent;
       progress.to_send = std::max(progress.to_send, progress.sent);
       notify(SyncProgress::Phase::kPush);
+    }
+
+    if (behind && report.new_device_id.empty()) {
+      if (auto st = renew_identity(store, ex, peer_id, settings, store.max_origin_seq(own->device_id), report); !st) {
+        return st.error();
+      }
     }
 
     // Pull: each page stored with its cursor in one transaction.

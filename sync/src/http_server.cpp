@@ -91,7 +91,7 @@ void SyncService::mount(httplib::Server& server) {
   auto without_body = [this](const httplib::Request& hreq, httplib::Response& hres) {
     to_httplib(handle(from_httplib(hreq, options_.trust_forwarded_for)), hres);
   };
-  for (const char* path : {"/v1/enroll", "/v1/push", "/v1/pull", "/v1/status"}) {
+  for (const char* path : {"/v1/enroll", "/v1/push", "/v1/renew", "/v1/pull", "/v1/status"}) {
     server.Post(path, with_body);
     server.Get(path, without_body);
   }

@@ -145,6 +145,7 @@ struct SyncService::Handlers {
   }
 
   static int status_for(const Error& e) {
+    if (e.disk_full()) return 507;  // Insufficient Storage: the centre's disk, not the device, must change
     switch (e.code) {
       case ErrorCode::kInvalid: return 400;
       case ErrorCode::kNotFound: return 404;
@@ -312,6 +313,42 @@ struct SyncService::Handlers {
     });
   }
 
+  // POST /v1/renew {"device_id": NEW, "database_id": ...}: the caller's file
+  // is a copy or an old backup (its changes clash with what this server holds
+  // of its device): it becomes a new device of the same station, role and
+  // villages, with a new token. The old registration stays for the other copy.
+  Response renew(const Request& req) {
+    return guarded("renew", req, [&](Response& res, Ctx& ctx) {
+      auto lease = svc.lease();
+      if (!lease) return fail(res, ctx, 503, "unavailable", lease.error().message());
+      Store& store = **lease;
+      auto caller = authenticate(req, res, ctx, store);
+      if (!caller) return;
+      if (!caller->may_write) return fail(res, ctx, 403, "forbidden", "a reviewer device writes no records");
+      auto doc = body_json(req, res, ctx);
+      if (!doc) return;
+      auto str = [&](const char* k) {
+        return doc->contains(k) && (*doc)[k].is_string() ? (*doc)[k].get<std::string>() : std::string();
+      };
+      std::string token = auth::new_token();
+      auto d = store.renew_device(caller->device.id, str("device_id"), auth::sha256_hex(token), str("database_id"));
+      if (!d) {
+        const int status = status_for(d.error());
+        return fail(res, ctx, status, status == 409 ? "conflict" : status == 400 ? "bad_request" : "refused",
+                    d.error().message());
+      }
+      ctx.log.device = d->id;
+      json body = {{"protocol", protocol::kVersion},
+                   {"device_id", d->id},
+                   {"renewed_from", caller->device.id},
+                   {"token", token},
+                   {"role", d->role},
+                   {"server_time_ms", now_ms()}};
+      body.update(node_fields(store));
+      reply(res, ctx, 200, body);
+    });
+  }
+
   Response push(const Request& req) {
     return guarded("push", req, [&](Response& res, Ctx& ctx) {
       auto lease = svc.lease();
@@ -351,9 +388,26 @@ struct SyncService::Handlers {
       }
       Store& writer = *svc.writer_->store;
       auto out = writer.apply_changes(*changes, ac);
+      if (!out && out.error().code == ErrorCode::kConflict) {
+        // The clash names the change: the device renews its identity and
+        // renumbers its changes from that one on (docs/protocol.md).
+        const std::string& v = out.error().value;
+        const auto slash = v.rfind('/');
+        ctx.log.error = "origin_reused";
+        ++svc.metrics_.errors;
+        return reply(res, ctx, 409,
+                     {{"error", out.error().message()},
+                      {"code", "origin_reused"},
+                      {"origin", v.substr(0, slash)},
+                      {"origin_seq", slash == std::string::npos ? 0 : std::stoll(v.substr(slash + 1))},
+                      {"request_id", ctx.log.request_id}});
+      }
       if (!out) {
         return fail(res, ctx, status_for(out.error()),
-                    out.error().code == ErrorCode::kConflict ? "origin_reused" : "unavailable", out.error().message());
+                    out.error().code == ErrorCode::kConflict ? "origin_reused"
+                    : out.error().disk_full()                ? "disk_full"
+                                                             : "unavailable",
+                    out.error().message());
       }
       svc.metrics_.changes_applied += out->applied;
       svc.metrics_.duplicates += out->duplicates;
@@ -640,6 +694,7 @@ Response SyncService::handle(const Request& req) {
   static const Route kRoutes[] = {
       {"/v1/enroll", "POST", &Handlers::enroll},
       {"/v1/push", "POST", &Handlers::push},
+      {"/v1/renew", "POST", &Handlers::renew},
       {"/v1/pull", "GET", &Handlers::pull},
       {"/v1/status", "GET", &Handlers::status},
       {"/v1/conflicts", "GET", &Handlers::conflicts},

@@ -208,8 +208,18 @@ class CliRunner {
 
   // station-cli ARGS... exactly (no --db added).
   CliResult run_raw(const std::vector<std::string>& args) const {
-    return spawn_and_capture(kStationCli, args, child_env(), cwd_);
+    if (wrapper_.empty()) return spawn_and_capture(kStationCli, args, child_env(), cwd_);
+    std::vector<std::string> full(wrapper_.begin() + 1, wrapper_.end());
+    full.emplace_back(kStationCli);
+    full.insert(full.end(), args.begin(), args.end());
+    CliResult r = spawn_and_capture(wrapper_.front(), full, child_env(), cwd_);
+    r.args = args;
+    return r;
   }
+
+  // Runs station-cli through a program that execs it, e.g. {"/usr/bin/prlimit",
+  // "--fsize=100000"}; {} runs it directly again.
+  void set_wrapper(std::vector<std::string> wrapper) { wrapper_ = std::move(wrapper); }
 
   // Runs `args` with --json, requires success and returns the parsed stdout.
   json ok(const std::vector<std::string>& args) const {
@@ -242,6 +252,7 @@ class CliRunner {
 
   std::string db_, cwd_;
   std::map<std::string, std::optional<std::string>> env_;
+  std::vector<std::string> wrapper_;
 };
 
 }  // namespace tramsync::e2e

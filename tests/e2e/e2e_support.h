@@ -186,6 +186,17 @@ inline DbSnapshot snapshot(const std::string& path) {
   return snap;
 }
 
+// A copy of the file at `src` made the way an operator makes a backup of a
+// file in use: SQLite's online backup API (what `sqlite3 FILE .backup DST` does).
+inline void backup_file(const std::string& src, const std::string& dst) {
+  testing::SqliteDb from(src), to(dst, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE);
+  sqlite3_backup* b = sqlite3_backup_init(to.db, "main", from.db, "main");
+  if (!b) throw std::runtime_error("cannot back up " + src + ": " + sqlite3_errmsg(to.db));
+  const int rc = sqlite3_backup_step(b, -1);
+  sqlite3_backup_finish(b);
+  if (rc != SQLITE_DONE) throw std::runtime_error("backup of " + src + " failed: " + sqlite3_errstr(rc));
+}
+
 using testing::query_int;    // tests/support/sqlite_query.h
 using testing::query_texts;
 

@@ -57,9 +57,12 @@ class ServerProcess {
   // such as {"--insecure-http"}. The log goes to `log_path`, by default a new
   // file next to cert_dir (in the same parent directory).
   // `env` adds or overrides variables of the server's environment (FAKETIME ...).
+  // `port` 0 picks a free one; a server restarted after a kill takes its old
+  // port again, so the devices enrolled with it find it there.
   static std::unique_ptr<ServerProcess> start(const std::string& db, const std::string& cert_dir,
                                               std::vector<std::string> extra_args = {}, std::string log_path = "",
-                                              const std::vector<std::pair<std::string, std::string>>& env = {}) {
+                                              const std::vector<std::pair<std::string, std::string>>& env = {},
+                                              int port = 0) {
     static std::atomic<int> counter{0};
     ignore_sigpipe();
     if (log_path.empty()) {
@@ -67,7 +70,7 @@ class ServerProcess {
                                                     : std::filesystem::path(cert_dir).parent_path();
       log_path = (base / ("tramsync-server-" + std::to_string(++counter) + ".log")).string();
     }
-    std::vector<std::string> args{"serve", "--db", db, "--listen", "127.0.0.1:0", "--json"};
+    std::vector<std::string> args{"serve", "--db", db, "--listen", "127.0.0.1:" + std::to_string(port), "--json"};
     if (!cert_dir.empty()) {
       args.emplace_back("--self-signed");
       args.push_back(cert_dir);

@@ -3,6 +3,10 @@
 // station-cli files enrolled with its pinned fingerprint.
 #pragma once
 
+#include <cstdio>
+#include <cstdlib>
+#include <fstream>
+#include <random>
 #include <set>
 #include <string>
 #include <vector>
@@ -20,6 +24,14 @@ class Centre {
   explicit Centre(const TempDir& dir, std::vector<std::string> server_args = {})
       : dir_(dir), db_(dir.file("central.db")) {
     server_ = ServerProcess::start(db_, dir.file("tls"), std::move(server_args));
+  }
+  // The server killed with SIGKILL wherever it is (a power cut at the centre).
+  void kill9() { server_->kill9(); }
+  // The server started again on the same file, certificate and port.
+  void restart() {
+    const int port = server_->port;
+    server_.reset();
+    server_ = ServerProcess::start(db_, dir_.file("tls"), {}, "", {}, port);
   }
   const std::string& db() const { return db_; }
   ServerProcess& server() { return *server_; }
@@ -61,12 +73,42 @@ struct Station {
     enroll(c, c.station(code, name));
   }
   json sync() { return cli.ok({"sync"}); }
+  // `n` new patients through `patient import` (one process, one transaction),
+  // named "<tag> <i>".
+  void import_patients(int n, const std::string& tag) {
+    const std::string csv = std::filesystem::path(cli.db()).replace_extension(".import.csv").string();
+    {
+      std::ofstream f(csv);
+      f << "name,sex,birth,village,category\n";
+      for (int i = 0; i < n; ++i) f << tag << " " << i << ",female,1950,Bản " << i % 17 << ",elderly\n";
+    }
+    cli.ok({"patient", "import", csv});
+  }
   std::string patient(const std::string& name, const std::string& village = "Bản Mới") {
     return cli.ok({"patient", "add", "--name", name, "--sex", "female", "--birth", "1950", "--village", village,
                    "--category", "elderly"})
         .at("id");
   }
 };
+
+// PRAGMA integrity_check of a file: "ok", or what SQLite found.
+inline std::string integrity(const std::string& db) {
+  return query_texts(db, "PRAGMA integrity_check").at(0);
+}
+
+// The seed of a randomised test: the environment variable `var` if set (to
+// replay a failing run), else a fresh one. Printed either way.
+inline uint64_t test_seed(const char* var) {
+  uint64_t seed = 0;
+  if (const char* v = std::getenv(var); v && *v) {
+    seed = std::stoull(v);
+  } else {
+    seed = (static_cast<uint64_t>(std::random_device{}()) << 32) | std::random_device{}();
+  }
+  std::printf("%s=%llu (set it to replay this run)\n", var, static_cast<unsigned long long>(seed));
+  std::fflush(stdout);
+  return seed;
+}
 
 inline std::set<std::string> ids(const std::string& db, const std::string& sql) {
   auto v = query_texts(db, sql);

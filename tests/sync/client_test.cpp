@@ -52,13 +52,14 @@ struct Centre {
 
 // A device: its file, a link to the centre, the peer id after enrollment.
 struct Device {
+  std::string path;  // its file
   std::unique_ptr<Store> store;
   std::unique_ptr<MemoryTransport> link;
   std::string peer;
   sync::SyncOptions options;
 
-  Device(TempDir& dir, const std::string& name, Centre& c) {
-    store = must(Store::open(dir.file(name + ".db")));
+  Device(TempDir& dir, const std::string& name, Centre& c) : path(dir.file(name + ".db")) {
+    store = must(Store::open(path));
     link = std::make_unique<MemoryTransport>(*c.service, name);
     options.sleep = [](int64_t) {};  // retries without waiting
   }
@@ -560,4 +561,105 @@ TEST_CASE("a station cannot write another station's record under its own station
   CHECK_THAT(relayed.at("results").at(0).at("reason").get<std::string>(), Contains("neither the sending device"));
   // The laptop itself is accepted, as ever.
   CHECK(a.sync().server_applied == 1);
+}
+
+TEST_CASE("a station file restored from an older backup takes a new identity: what it makes afterwards reaches "
+          "the centre, and what the centre had comes back to it",
+          "[sync][client][restore]") {
+  TempDir dir;
+  Centre centre(dir);
+  Device a(dir, "laptop", centre, "TYT-SINHO", "Trạm Y tế xã Sìn Hồ");
+  for (int i = 0; i < 2; ++i) add_patient(*a.store, "Trước " + std::to_string(i));
+  a.sync();
+  const std::string old_device = must(a.store->identity()).device_id;
+  testing::SqliteDb(a.path).exec("VACUUM INTO '" + dir.file("restored.db") + "'");  // last week's backup
+  for (int i = 0; i < 3; ++i) add_patient(*a.store, "Sau " + std::to_string(i));
+  a.sync();
+  REQUIRE(count(centre.path, "SELECT count(*) FROM patients") == 5);
+
+  // The laptop's disk dies; the backup is put back and the nurse goes on working.
+  Device restored(dir, "restored", centre);
+  restored.peer = a.peer;
+  std::vector<std::string> made;
+  for (int i = 0; i < 2; ++i) made.push_back(add_patient(*restored.store, "Sau khôi phục " + std::to_string(i)));
+  const std::string visit_patient = made[0];
+  VisitInput v;
+  v.patient_id = visit_patient;
+  v.temp_c = 37.5;
+  must(restored.store->add_visit(v));
+
+  sync::SyncReport r = restored.sync();
+  CHECK(r.renewed_from == old_device);
+  CHECK_FALSE(r.new_device_id.empty());
+  CHECK(r.renumbered == 3);  // two patients and a visit, made after the restore
+  const std::string new_device = must(restored.store->identity()).device_id;
+  CHECK(new_device == r.new_device_id);
+  // Nothing lost, nothing twice: the centre has all 7 patients once, the visit
+  // under the new device, and the restored file got back the 3 it had lost.
+  CHECK(count(centre.path, "SELECT count(*) FROM patients") == 7);
+  CHECK(count(centre.path, "SELECT count(*) FROM visits WHERE origin = '" + new_device + "'") == 1);
+  CHECK(count(centre.path, "SELECT count(*) FROM quarantine") == 0);
+  CHECK(count(restored.path, "SELECT count(*) FROM patients") == 7);
+  CHECK(count(restored.path, "SELECT count(*) FROM visits WHERE origin = '" + new_device + "'") == 1);
+  for (const std::string& origin : {old_device, new_device}) {
+    INFO(origin);
+    CHECK(count(centre.path, "SELECT count(*) FROM changes WHERE origin = '" + origin + "'") ==
+          count(restored.path, "SELECT count(*) FROM changes WHERE origin = '" + origin + "'"));
+  }
+  // The renumbered records carry their new writer in their field versions too.
+  CHECK(count(restored.path, "SELECT count(*) FROM patients WHERE id = '" + made[1] + "' AND instr(_v, '" +
+                                          old_device + "') > 0") == 0);
+  // It keeps working as the new device; the centre lists both.
+  add_patient(*restored.store, "Ngày mai");
+  r = restored.sync();
+  CHECK(r.new_device_id.empty());
+  CHECK(r.sent == 1);
+  CHECK(count(centre.path, "SELECT count(*) FROM patients") == 8);
+  CHECK(centre.admin->device(new_device).has_value());
+  CHECK_FALSE(centre.admin->device(old_device)->revoked());
+}
+
+TEST_CASE("a file copied to a second laptop: both keep working, each one's records reach the other and none is "
+          "taken for a duplicate",
+          "[sync][client][restore]") {
+  TempDir dir;
+  Centre centre(dir);
+  Device a(dir, "laptop", centre, "TYT-SINHO", "Trạm Y tế xã Sìn Hồ");
+  add_patient(*a.store, "Chung");
+  a.sync();
+  testing::SqliteDb(a.path).exec("VACUUM INTO '" + dir.file("second.db") + "'");
+  Device b(dir, "second", centre);
+  b.peer = a.peer;
+
+  SECTION("the copy that syncs second after both wrote takes the new identity") {
+    add_patient(*a.store, "Máy A");
+    add_patient(*b.store, "Máy B");
+    CHECK(a.sync().new_device_id.empty());
+    auto rb = b.sync();
+    CHECK_FALSE(rb.new_device_id.empty());
+    CHECK(rb.renumbered == 1);
+  }
+  SECTION("a copy that wrote nothing, behind the other, takes it before writing anything") {
+    add_patient(*a.store, "Máy A");
+    a.sync();
+    auto rb = b.sync();
+    CHECK_FALSE(rb.new_device_id.empty());
+    CHECK(rb.renumbered == 0);
+    CHECK(count(b.path, "SELECT count(*) FROM patients") == 2);
+    add_patient(*b.store, "Máy B");
+  }
+  // Both go on; every node ends with every record once.
+  add_patient(*a.store, "Máy A sau");
+  add_patient(*b.store, "Máy B sau");
+  for (int i = 0; i < 2; ++i) {
+    a.sync();
+    b.sync();
+  }
+  CHECK(must(a.store->identity()).device_id != must(b.store->identity()).device_id);
+  for (const std::string& path : {centre.path, a.path, b.path}) {
+    INFO(path);
+    CHECK(count(path, "SELECT count(*) FROM patients") == 5);
+    CHECK(count(path, "SELECT count(*) - count(DISTINCT origin || '/' || origin_seq) FROM changes") == 0);
+  }
+  CHECK(count(centre.path, "SELECT count(*) FROM quarantine") == 0);
 }

@@ -21,6 +21,11 @@ enum class ErrorCode {
   kIo,         // the file could not be read or written (disk full, permissions)
 };
 
+// The words every "no space left" error carries (SQLITE_FULL, or a write the
+// system refused with ENOSPC, EFBIG or EDQUOT), so a server can answer 507 and
+// a person reading it knows what to do.
+inline constexpr const char* kDiskFullText = "the disk is full";
+
 struct Error {
   ErrorCode code = ErrorCode::kInvalid;
   std::string context;  // the action, e.g. "dispense"
@@ -30,6 +35,8 @@ struct Error {
 
   // "dispense: quantity must be greater than 0, got -5"
   std::string message() const;
+  // A write failed for want of space (see kDiskFullText).
+  bool disk_full() const { return code == ErrorCode::kIo && rule.find(kDiskFullText) != std::string::npos; }
 
   static Error invalid(std::string field, std::string rule, std::string value) {
     return Error{ErrorCode::kInvalid, "", std::move(field), std::move(rule), std::move(value)};

@@ -199,6 +199,14 @@ class Store {
   Status reset_peer_cursors(const std::string& peer_id, bool push = true, bool pull = true);
   // The highest origin_seq of this node's own changes the peer acknowledged.
   int64_t acked_own_origin_seq(const std::string& peer_id);
+  // This file is a copy or an old backup of a device whose changes the server
+  // holds beyond, or other than, its own: from now on it writes as the device
+  // `new_device_id`. Its own changes up to origin_seq `keep_through` keep their
+  // identity (the server holds them as they are); the later ones are renumbered
+  // 1, 2, ... under the new origin (with the origin recorded on the events and
+  // field versions they wrote), so none is taken for a duplicate and lost. The
+  // peer's new settings (its new token) are saved in the same transaction.
+  Status take_new_origin(const std::string& new_device_id, int64_t keep_through, const PeerState& peer);
   Status mark_synced(const std::string& peer_id);
   int64_t last_seq();
   std::vector<QuarantinedChange> quarantined(bool held_only = true);
@@ -267,6 +275,12 @@ class Store {
   // present it again until it expires (its answer was lost): it keeps its
   // registration and gets the new token.
   Result<DeviceInfo> enroll_device(const EnrollmentRequest& req);
+  // A station or mobile device whose file turned out to be a copy or an old
+  // backup (DESIGN "A file restored from backup") takes a new identity: a new
+  // device `new_id` of the same station, role and villages, with its own token.
+  // The old registration stays as it is (another copy may still use it).
+  Result<DeviceInfo> renew_device(const std::string& from_id, const std::string& new_id,
+                                  const std::string& token_hash, const std::string& database_id);
   std::optional<DeviceInfo> device_by_token_hash(const std::string& token_hash);
   std::optional<DeviceInfo> device(const std::string& id);
   std::vector<DeviceInfo> devices();

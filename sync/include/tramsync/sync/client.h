@@ -84,6 +84,10 @@ struct SyncReport {
   bool clock_warning = false;       // protocol::clock_warning(clock_skew_ms)
   bool server_replaced = false;     // the server's file changed: everything was exchanged again
   bool scope_widened = false;       // this device's villages were widened: everything was asked for again
+  // This file turned out to be an old backup or a copy of device `renewed_from`:
+  // it now writes as `new_device_id`, `renumbered` of its changes moved to it.
+  std::string renewed_from, new_device_id;
+  int64_t renumbered = 0;
   std::vector<ApplyResult> refused;  // this device's changes the server quarantined, with reasons
 };
 

@@ -1,6 +1,7 @@
-// A TCP proxy on 127.0.0.1 for the benchmarks: sits between a client and a
-// server, counts the bytes each way (TLS records included: it never looks
-// inside), and can shape the link like a slow mobile one.
+// A TCP proxy on 127.0.0.1 for the benchmarks and the fault tests: sits
+// between a client and a server, counts the bytes each way (TLS records
+// included: it never looks inside), can shape the link like a slow mobile one
+// and can break it (cut connections, stall them).
 //
 //   TcpProxy proxy;                       // listens on 127.0.0.1, a port the OS picks
 //   proxy.start(upstream_port);           // forwards every connection there
@@ -25,6 +26,22 @@
 // real link, not counted here), loss, slow start, and queueing limits (the
 // reader takes whatever arrives, like an unbounded router buffer).
 //
+// Faults (set_faults, drawn for each connection when it is accepted, from one
+// seeded generator, so a seed gives the same faults to the same sequence of
+// connections):
+//   cut         the probability that a connection is cut: after a number of
+//               bytes (both directions together) drawn in [cut_min_bytes,
+//               cut_max_bytes], the rest of the chunk that crosses it is
+//               dropped and both sockets are shut down, as when a mobile
+//               link drops mid-request or mid-answer;
+//   stall_min_bytes, stall_max_bytes  every so many bytes (drawn in that
+//               range; 0: never) a connection stalls: nothing moves in the
+//               direction that crossed the mark for a time drawn in
+//               [stall_min_ms, stall_max_ms];
+//   max_cuts, max_stalls  bound the faults of the whole run, so a sync with
+//               a bounded number of retries is sure to get through.
+// fault_counts() says how many of each happened.
+//
 // Capture (set_capture(true)): the bytes of each connection are kept, each way,
 // for a plain-HTTP connection to be taken apart afterwards (take_captures()).
 #pragma once
@@ -45,11 +62,12 @@
 #include <deque>
 #include <memory>
 #include <mutex>
+#include <random>
 #include <string>
 #include <thread>
 #include <vector>
 
-namespace tramsync::bench {
+namespace tramsync::testing {
 
 class TcpProxy {
  public:
@@ -67,6 +85,17 @@ class TcpProxy {
   };
   struct Capture {
     std::string up, down;
+  };
+  struct Faults {
+    uint64_t seed = 0;
+    double cut = 0;  // probability per connection
+    int64_t cut_min_bytes = 0, cut_max_bytes = 0;
+    int64_t stall_min_bytes = 0, stall_max_bytes = 0;  // 0: no stalls
+    int64_t stall_min_ms = 0, stall_max_ms = 0;
+    int64_t max_cuts = 1'000'000, max_stalls = 1'000'000;
+  };
+  struct FaultCounts {
+    int64_t cuts = 0, stalls = 0;
   };
 
   TcpProxy() = default;
@@ -101,6 +130,13 @@ class TcpProxy {
     std::lock_guard<std::mutex> l(mu_);
     shape_ = s;
   }
+  void set_faults(const Faults& f) {
+    std::lock_guard<std::mutex> l(mu_);
+    faults_ = f;
+    fault_rng_.seed(f.seed);
+    planned_cuts_ = 0;
+  }
+  FaultCounts fault_counts() const { return FaultCounts{cuts_.load(), stalls_.load()}; }
   void set_capture(bool on) {
     std::lock_guard<std::mutex> l(mu_);
     capture_ = on;
@@ -160,6 +196,7 @@ class TcpProxy {
   struct Chunk {
     std::string bytes;  // empty: end of stream
     Clock::time_point deliver_at;
+    bool cut = false;  // end of stream by a cut link: both sockets go down
   };
   struct Pipe {  // one direction of one connection
     std::mutex mu;
@@ -174,6 +211,11 @@ class TcpProxy {
     bool capture = false;
     Capture cap;
     Pipe up, down;
+    int64_t cut_at = -1;            // bytes; -1: never
+    std::atomic<int64_t> moved{0};  // bytes, both directions
+    std::mutex fault_mu;            // the next stall, and its generator
+    int64_t stall_at = -1;
+    std::mt19937_64 rng;
     std::atomic<int> done{0};  // directions finished
     bool finished = false;
     std::vector<std::thread> threads;
@@ -214,6 +256,7 @@ class TcpProxy {
         std::lock_guard<std::mutex> l(mu_);
         conn->shape = shape_;
         conn->capture = capture_;
+        plan_faults(*conn);
         ++active_;
         // Reap connections that are over, so a long run does not keep their threads.
         for (auto it = conns_.begin(); it != conns_.end();) {
@@ -249,6 +292,18 @@ class TcpProxy {
       if (n < 0 && errno == EINTR) continue;
       const auto now = Clock::now();
       Chunk ch;
+      bool cut_now = false, stall_now = false;
+      int64_t stall_ms = 0;
+      if (n > 0) {
+        const int64_t before = c.moved.fetch_add(n);
+        if (c.cut_at >= 0 && before + n > c.cut_at) {
+          n = std::max<int64_t>(0, c.cut_at - before);  // what got through before the link dropped
+          cut_now = true;
+        } else {
+          stall_ms = next_stall(c, before + n);
+          stall_now = stall_ms > 0;
+        }
+      }
       if (n > 0) {
         counter += n;
         ch.bytes.assign(buf.data(), static_cast<size_t>(n));
@@ -261,6 +316,9 @@ class TcpProxy {
         std::lock_guard<std::mutex> l(p.mu);
         if (p.broken) return;
         auto start = std::max(p.link_free, now);
+        if (stall_now) {
+          start += std::chrono::milliseconds(stall_ms);
+        }
         if (n > 0 && c.shape.rate_bps > 0) {
           const double secs = static_cast<double>(n) * 8.0 / c.shape.rate_bps;
           p.link_free = start + std::chrono::duration_cast<Clock::duration>(std::chrono::duration<double>(secs));
@@ -268,10 +326,16 @@ class TcpProxy {
           p.link_free = start;
         }
         ch.deliver_at = p.link_free + std::chrono::milliseconds(c.shape.delay_ms);
+        if (cut_now) {
+          if (!ch.bytes.empty()) p.queue.push_back(ch);
+          ch.bytes.clear();
+          ch.cut = true;
+          ++cuts_;
+        }
         p.queue.push_back(std::move(ch));
       }
       p.cv.notify_one();
-      if (n <= 0) return;  // end of stream (or an error): the writer passes it on
+      if (n <= 0 || cut_now) return;  // end of stream (or an error, or a cut): the writer passes it on
     }
   }
 
@@ -285,6 +349,15 @@ class TcpProxy {
         p.queue.pop_front();
       }
       std::this_thread::sleep_until(ch.deliver_at);
+      if (ch.cut) {
+        {
+          std::lock_guard<std::mutex> l(p.mu);
+          p.broken = true;
+        }
+        ::shutdown(c.client, SHUT_RDWR);
+        ::shutdown(c.server, SHUT_RDWR);
+        break;
+      }
       if (ch.bytes.empty()) {
         ::shutdown(fd, SHUT_WR);
         break;
@@ -314,6 +387,39 @@ class TcpProxy {
     if (++c.done == 2) finish(c);
   }
 
+  static int64_t draw(std::mt19937_64& rng, int64_t lo, int64_t hi) {
+    return std::uniform_int_distribution<int64_t>(lo, std::max(lo, hi))(rng);
+  }
+
+  // Draws this connection's faults (under mu_, in accept order, so a seed
+  // gives the same faults to the same sequence of connections).
+  void plan_faults(Conn& c) {
+    const Faults& f = faults_;
+    c.rng.seed(fault_rng_());
+    if (f.cut > 0 && std::uniform_real_distribution<double>(0.0, 1.0)(fault_rng_) < f.cut &&
+        planned_cuts_ < f.max_cuts) {
+      ++planned_cuts_;
+      c.cut_at = draw(fault_rng_, f.cut_min_bytes, f.cut_max_bytes);
+    }
+    if (f.stall_max_bytes > 0) c.stall_at = draw(c.rng, f.stall_min_bytes, f.stall_max_bytes);
+  }
+
+  // The stall (ms) due once the connection has moved `moved` bytes, or 0;
+  // the next one is drawn further on.
+  int64_t next_stall(Conn& c, int64_t moved) {
+    std::lock_guard<std::mutex> l(c.fault_mu);
+    if (c.stall_at < 0 || moved <= c.stall_at) return 0;
+    Faults f;
+    {
+      std::lock_guard<std::mutex> g(mu_);
+      f = faults_;
+    }
+    c.stall_at = moved + draw(c.rng, f.stall_min_bytes, f.stall_max_bytes);
+    if (stalls_.load() >= f.max_stalls) return 0;
+    ++stalls_;
+    return draw(c.rng, f.stall_min_ms, f.stall_max_ms);
+  }
+
   void finish(Conn& c) {
     // Both directions are over: the last thread closes the sockets.
     ::close(c.client);
@@ -335,9 +441,12 @@ class TcpProxy {
   std::condition_variable idle_cv_;
   Shape shape_;
   bool capture_ = false;
+  Faults faults_;
+  std::mt19937_64 fault_rng_;
+  int64_t planned_cuts_ = 0;
   std::vector<std::shared_ptr<Conn>> conns_;
   std::vector<Capture> captures_;
-  std::atomic<int64_t> up_{0}, down_{0}, connections_{0}, active_{0};
+  std::atomic<int64_t> up_{0}, down_{0}, connections_{0}, active_{0}, cuts_{0}, stalls_{0};
 };
 
-}  // namespace tramsync::bench
+}  // namespace tramsync::testing
