@@ -67,7 +67,7 @@ std::string explain(sqlite3* db, int rc, const char* sqlite_words) {
   const int sys = db ? sqlite3_system_errno(db) : 0;
   if (primary == SQLITE_FULL ||
       (primary == SQLITE_IOERR && (sys == ENOSPC || sys == EFBIG || sys == EDQUOT ||
-                                   (rc == SQLITE_IOERR_WRITE || rc == SQLITE_IOERR) && out_of_space(db)))) {
+                                   ((rc == SQLITE_IOERR_WRITE || rc == SQLITE_IOERR) && out_of_space(db))))) {
     return std::string(kDiskFullText) + " (no space left to write the file: free some space and try again)";
   }
   return sqlite_words;
