@@ -22,7 +22,8 @@ targets=(batch push merge)
 
 bash "$root/scripts/setup.sh"
 build="$root/build-fuzz"
-args=(-DCMAKE_BUILD_TYPE=RelWithDebInfo -DTRAMSYNC_FUZZ=ON -DBUILD_TESTING=OFF)
+# -O1: libFuzzer's usual level; it compiles in about half the time of -O2.
+args=(-DCMAKE_BUILD_TYPE=RelWithDebInfo -DCMAKE_CXX_FLAGS_RELWITHDEBINFO="-O1 -g" -DTRAMSYNC_FUZZ=ON -DBUILD_TESTING=OFF)
 command -v ccache >/dev/null && args+=(-DCMAKE_CXX_COMPILER_LAUNCHER=ccache)
 if [ ! -f "$build/CMakeCache.txt" ] && command -v ninja >/dev/null; then args+=(-G Ninja); fi
 echo "== build (clang, libFuzzer + ASan + UBSan) in $build" >&2

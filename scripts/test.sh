@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # Installs what is missing, builds, and runs every test twice: in the normal
 # build and in a Debug build with AddressSanitizer and UndefinedBehaviorSanitizer;
-# then the sync tests (the server's threads in one process) under ThreadSanitizer.
+# then the sync tests (the server's threads in one process) under ThreadSanitizer,
+# and a short libFuzzer run of each fuzz target on its committed corpus
+# (TRAMSYNC_FUZZ_SECONDS each, default 20; the long run is scripts/fuzz.sh 3600).
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 bash "$root/scripts/setup.sh"
@@ -25,3 +27,6 @@ bash "$root/scripts/build.sh" "$root/build-tsan" RelWithDebInfo -DTRAMSYNC_TSAN=
   -DCMAKE_CXX_FLAGS_RELWITHDEBINFO="-O1 -g" -- --target sync_tests
 echo "== tests (ThreadSanitizer)" >&2
 TSAN_OPTIONS=halt_on_error=1:second_deadlock_stack=1 "$root/build-tsan/tests/sync_tests"
+
+# libFuzzer (clang): the change-batch decoder, the push endpoint and merge.
+bash "$root/scripts/fuzz.sh" "${TRAMSYNC_FUZZ_SECONDS:-20}"
