@@ -442,6 +442,14 @@ CREATE INDEX dispensed_daily_station ON dispensed_daily(station_id, day);
 )sql");
 }
 
+// A device made by /v1/renew (a restored or copied file taking a new
+// identity) names the device it was renewed from: revoking that one revokes
+// it too (Store::device_by_token_hash), so a stolen token cannot outlive its
+// revocation by minting siblings.
+void v11_device_renewed_from(db::WriteTxn& txn) {
+  txn.db().exec("ALTER TABLE devices ADD COLUMN renewed_from TEXT NOT NULL DEFAULT ''");
+}
+
 }  // namespace
 
 const std::vector<Migration>& all() {
@@ -456,6 +464,7 @@ const std::vector<Migration>& all() {
       {8, "reconciliation at the centre: derived tables, duplicate links", v8_reconciliation},
       {9, "the station of a duplicate's kept record", v9_same_as_station},
       {10, "indexes for reports of one station or district", v10_station_report_indexes},
+      {11, "the device a renewed device was made from", v11_device_renewed_from},
   };
   return kAll;
 }

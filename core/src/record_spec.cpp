@@ -57,7 +57,7 @@ const std::vector<RecordSpec>& specs() {
       {kind::kDevice, "devices", false,
        {{"name", Type::kText}, {"role", Type::kText, true, &kReplicatedDeviceRoles},
         {"token_hash", Type::kText, true}, {"database_id", Type::kText}, {"villages", Type::kText},
-        {"revoked_at", Type::kText}, {"created_at", Type::kText, true}}},
+        {"revoked_at", Type::kText}, {"created_at", Type::kText, true}, {"renewed_from", Type::kText}}},
       {kind::kVoid, "voids", true,
        {{"event_id", Type::kText, true}, {"event_kind", Type::kText, true}, {"reason", Type::kText, true},
         {"at", Type::kText, true}}},

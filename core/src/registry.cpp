@@ -42,7 +42,7 @@ json device_fields(const DeviceInfo& d) {
   return {{"name", d.name},         {"role", d.role},
           {"token_hash", d.token_hash}, {"database_id", d.database_id},
           {"villages", villages_json(d.villages)}, {"revoked_at", d.revoked_at},
-          {"created_at", d.created_at}};
+          {"created_at", d.created_at}, {"renewed_from", d.renewed_from}};
 }
 
 // Station and mobile devices sync with their station's records; a reviewer
@@ -55,8 +55,8 @@ bool replicated(const DeviceInfo& d) { return !d.station_id.empty() && d.role !=
 void insert_device(Action& a, const DeviceInfo& d) {
   a.db()
       .prepare(
-          "INSERT INTO devices(id, station_id, name, role, token_hash, database_id, created_at, villages, _v) "
-          "VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)")
+          "INSERT INTO devices(id, station_id, name, role, token_hash, database_id, created_at, villages, _v, "
+          "renewed_from) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)")
       .bind(1, d.id)
       .bind(2, d.station_id.empty() ? std::optional<std::string>() : std::optional(d.station_id))
       .bind(3, d.name)
@@ -66,6 +66,7 @@ void insert_device(Action& a, const DeviceInfo& d) {
       .bind(7, d.created_at)
       .bind(8, villages_json(d.villages))
       .bind(9, replicated(d) ? new_entity_versions(a) : std::string("{}"))
+      .bind(10, d.renewed_from)
       .run();
   if (replicated(d)) record_entity_insert(a, kind::kDevice, d.id, d.station_id, device_fields(d));
 }
@@ -76,14 +77,14 @@ std::vector<DeviceInfo> select_devices(db::Db& db, const std::string& where,
                                        const std::optional<std::string>& arg = std::nullopt, const char* order = "") {
   auto q = db.prepare(
       "SELECT d.id, coalesce(d.station_id, ''), coalesce(s.code, ''), d.name, d.role, d.database_id, d.created_at, "
-      "d.revoked_at, d.last_seen_at, d.last_sync_at, d.clock_skew_ms, d.token_hash, d.villages "
+      "d.revoked_at, d.last_seen_at, d.last_sync_at, d.clock_skew_ms, d.token_hash, d.villages, d.renewed_from "
       "FROM devices d LEFT JOIN stations s ON s.id = d.station_id WHERE " +
       where + " " + order);
   if (arg) q.bind(1, *arg);
   std::vector<DeviceInfo> out;
   while (q.step()) {
     out.push_back(DeviceInfo{q.str(0), q.str(1), q.str(2), q.str(3), q.str(4), q.str(5), villages_from(q.str(12)),
-                             q.str(6), q.str(7), q.str(8), q.str(9), q.i64(10), q.str(11)});
+                             q.str(6), q.str(7), q.str(8), q.str(9), q.i64(10), q.str(11), q.str(13)});
   }
   return out;
 }
@@ -254,9 +255,16 @@ Status Store::add_enrollment_code(const std::string& code_hash, const std::strin
   });
 }
 
+namespace {
+// A device id as devices make them (RandomIdSource): a lower-case UUID.
+bool device_id_shaped(const std::string& id) {
+  return id.size() == 36 && id.find_first_not_of("0123456789abcdef-") == std::string::npos;
+}
+}  // namespace
+
 Result<DeviceInfo> Store::enroll_device(const EnrollmentRequest& req) {
   const char* ctx = "enroll";
-  if (req.device_id.size() != 36 || req.device_id.find_first_not_of("0123456789abcdef-") != std::string::npos) {
+  if (!device_id_shaped(req.device_id)) {
     return Error::invalid("device_id", "must be a lower-case UUID", req.device_id).in(ctx);
   }
   if (auto st = validate::optional_text("device_name", req.device_name, 100); !st) return std::move(st.error()).in(ctx);
@@ -360,16 +368,33 @@ Result<DeviceInfo> Store::enroll_device(const EnrollmentRequest& req) {
 Result<DeviceInfo> Store::renew_device(const std::string& from_id, const std::string& new_id,
                                        const std::string& token_hash, const std::string& database_id) {
   const char* ctx = "new device identity";
-  if (auto st = validate::required_text("device_id", new_id, 100); !st) return std::move(st.error()).in(ctx);
+  if (!device_id_shaped(new_id)) return Error::invalid("device_id", "must be a lower-case UUID", new_id).in(ctx);
   if (auto st = validate::optional_text("database_id", database_id, 100); !st) return std::move(st.error()).in(ctx);
   return impl_->act(ctx, [&](Action& a) -> Result<DeviceInfo> {
     auto prev = device(from_id);
     if (!prev) return Error::not_found("device", from_id);
     if (prev->revoked()) return Error::refused("device", "is revoked", from_id);
     if (prev->role == kRoleReviewer) return Error::refused("device", "is a reviewer: it writes no records", from_id);
-    if (device(new_id)) return Error{ErrorCode::kConflict, "", "device_id", "is already registered here", new_id};
+    if (auto existing = device(new_id)) {
+      // The answer to this very renewal was lost and the device asks again
+      // (same new id, same file): it gets a fresh token, not a refusal that
+      // would stop its sync and leave the first registration unused.
+      if (existing->renewed_from == prev->id && existing->database_id == database_id && !existing->revoked()) {
+        a.db().prepare("UPDATE devices SET token_hash = ?1 WHERE id = ?2").bind(1, token_hash).bind(2, new_id).run();
+        if (replicated(*existing)) {
+          record_entity_update(a, "devices", kind::kDevice, new_id, existing->station_id, {{"token_hash", token_hash}});
+        }
+        return *device(new_id);
+      }
+      return Error{ErrorCode::kConflict, "", "device_id", "is already registered here", new_id};
+    }
+    // An id some node already writes under would merge two writers' changes.
+    if (new_id == impl_->device_id() || max_origin_seq(new_id) > 0) {
+      return Error{ErrorCode::kConflict, "", "device_id", "is already a writer's origin here", new_id};
+    }
     DeviceInfo d = *prev;
     d.id = new_id;
+    d.renewed_from = prev->id;
     d.token_hash = token_hash;
     d.database_id = database_id;
     d.created_at = impl_->local_now();
@@ -381,7 +406,23 @@ Result<DeviceInfo> Store::renew_device(const std::string& from_id, const std::st
 }
 
 std::optional<DeviceInfo> Store::device_by_token_hash(const std::string& token_hash) {
-  return one_device(*impl_->db, "d.token_hash = ?1", token_hash);
+  auto d = one_device(*impl_->db, "d.token_hash = ?1", token_hash);
+  // A device renewed from a revoked one is revoked with it, however many
+  // renewals ago and whichever server made it (the chain is bounded, as a
+  // replicated row could name a cycle).
+  if (d && !d->revoked()) {
+    std::string from = d->renewed_from;
+    for (int hops = 0; !from.empty() && hops < 1000; ++hops) {
+      auto prev = device(from);
+      if (!prev) break;
+      if (prev->revoked()) {
+        d->revoked_at = prev->revoked_at;
+        break;
+      }
+      from = prev->renewed_from;
+    }
+  }
+  return d;
 }
 
 std::optional<DeviceInfo> Store::device(const std::string& id) { return one_device(*impl_->db, "d.id = ?1", id); }

@@ -477,6 +477,33 @@ Status Store::take_new_origin(const std::string& new_device_id, int64_t keep_thr
           .bind(2, old)
           .bind(3, keep_through)
           .run();
+      // A version [hlc, origin, ...] one of the renumbered changes wrote.
+      auto rename = [&](json& ver) {
+        if (!ver.is_array() || ver.size() < 2 || ver[1] != old || !ver[0].is_number_integer() ||
+            ver[0].get<int64_t>() < from_hlc) {
+          return false;
+        }
+        ver[1] = new_device_id;
+        return true;
+      };
+      // The renumbered changes' own bases: an edit based on an earlier one of
+      // them names it, and the server must find it under its new origin, or
+      // the edit would be taken for a rival (a false conflict everywhere).
+      {
+        std::vector<std::pair<int64_t, std::string>> rewrite;  // seq, new payload
+        auto q = a.db().prepare("SELECT seq, payload FROM changes WHERE origin = ?1 AND instr(payload, ?2) > 0");
+        q.bind(1, new_device_id).bind(2, old);
+        while (q.step()) {
+          json payload = json::parse(q.str(1), nullptr, false);
+          if (!payload.is_object() || !payload.contains("base") || !payload["base"].is_object()) continue;
+          bool changed = false;
+          for (auto& [field, ver] : payload["base"].items()) changed |= rename(ver);
+          if (changed) rewrite.emplace_back(q.i64(0), payload.dump());
+        }
+        for (const auto& [seq, payload] : rewrite) {
+          a.db().prepare("UPDATE changes SET payload = ?1 WHERE seq = ?2").bind(1, payload).bind(2, seq).run();
+        }
+      }
       // What those changes wrote here carries their origin too: the events'
       // `origin`, the set members', and each field version [hlc, origin] in `_v`.
       std::vector<std::pair<std::string, bool>> tables;  // name, has _v (else origin + hlc columns)
@@ -510,11 +537,10 @@ Status Store::take_new_origin(const std::string& new_device_id, int64_t keep_thr
             if (!v.is_object()) continue;
             bool changed = false;
             for (auto& [field, ver] : v.items()) {
-              if (ver.is_array() && ver.size() == 2 && ver[1] == old && ver[0].is_number_integer() &&
-                  ver[0].get<int64_t>() >= from_hlc) {
-                ver[1] = new_device_id;
-                changed = true;
-              }
+              // [hlc, origin] or [hlc, origin, [base hlc, base origin]]: the
+              // base may be one of the renumbered changes too.
+              changed |= rename(ver);
+              if (ver.is_array() && ver.size() == 3) changed |= rename(ver[2]);
             }
             if (changed) rewrite.emplace_back(q.i64(0), v.dump());
           }

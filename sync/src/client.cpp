@@ -231,16 +231,24 @@ Status renew_identity(Store& store, Exchanger& ex, const std::string& peer_id, P
   req.body = json{{"protocol", protocol::kVersion}, {"device_id", new_id}, {"database_id", store.database_id()}}.dump();
   auto doc = ex.call(std::move(req));
   if (!doc) return doc.error();
-  const std::string token = doc->value("token", "");
-  if (token.size() != 64 || doc->value("device_id", "") != new_id) {
+  auto text = [&](const char* key) {
+    auto it = doc->find(key);
+    return it != doc->end() && it->is_string() ? it->get<std::string>() : std::string();
+  };
+  const std::string token = text("token");
+  if (token.size() != 64 || text("device_id") != new_id) {
     return Error{ErrorCode::kIo, "sync", "answer", "from the server to a new device identity is incomplete", ""};
   }
   const int64_t renumbered = std::max<int64_t>(0, store.max_origin_seq(id->device_id) - keep_through);
-  settings.token = token;
   auto peer = store.peer(peer_id);
   if (!peer) return Error{ErrorCode::kNotFound, "sync", "server", "is no longer known to this file", peer_id};
-  peer->settings = settings_json(settings);
+  // The new token is this device's only once the file is the new device: if
+  // the renumbering fails, the settings saved after the sync keep the old one.
+  PeerSettings renewed = settings;
+  renewed.token = token;
+  peer->settings = settings_json(renewed);
   if (auto st = store.take_new_origin(new_id, keep_through, *peer); !st) return st.error();
+  settings = renewed;
   ex.set_token(token);
   report.renewed_from = id->device_id;
   report.new_device_id = new_id;

@@ -187,8 +187,13 @@ struct SyncService::Handlers {
   std::optional<json> body_json(const Request& req, Response& res, Ctx& ctx) {
     json doc = wire::parse_body(req.body);
     if (doc.is_discarded() || !doc.is_object()) {
-      fail(res, ctx, 400, "bad_request",
-           "body: must be a JSON object, nested at most " + std::to_string(protocol::kMaxJsonDepth) + " deep");
+      std::string why = "body: must be a JSON object";
+      if (doc.is_discarded()) {
+        why += wire::nested_too_deep(req.body)
+                   ? " nested at most " + std::to_string(protocol::kMaxJsonDepth) + " deep"
+                   : " (this is not valid JSON)";
+      }
+      fail(res, ctx, 400, "bad_request", why);
       return std::nullopt;
     }
     if (auto st = wire::check_protocol(doc); !st) {
@@ -293,7 +298,6 @@ struct SyncService::Handlers {
                     d.error().message());
       }
       ++svc.metrics_.enrolled;
-      ctx.log.device = d->id;
       ctx.log.station = d->station_code;
       auto id = store.identity();
       json station = nullptr;
@@ -337,7 +341,6 @@ struct SyncService::Handlers {
         return fail(res, ctx, status, status == 409 ? "conflict" : status == 400 ? "bad_request" : "refused",
                     d.error().message());
       }
-      ctx.log.device = d->id;
       json body = {{"protocol", protocol::kVersion},
                    {"device_id", d->id},
                    {"renewed_from", caller->device.id},

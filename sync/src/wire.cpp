@@ -96,8 +96,7 @@ Result<std::vector<Change>> changes_from_json(const json& doc, const char* key) 
   return out;
 }
 
-json parse_body(std::string_view text) {
-  // Nesting outside strings, counted before parsing.
+bool nested_too_deep(std::string_view text) {
   int depth = 0;
   bool in_string = false, escaped = false;
   for (char ch : text) {
@@ -112,11 +111,16 @@ json parse_body(std::string_view text) {
     } else if (ch == '"') {
       in_string = true;
     } else if (ch == '[' || ch == '{') {
-      if (++depth > protocol::kMaxJsonDepth) return json(json::value_t::discarded);
+      if (++depth > protocol::kMaxJsonDepth) return true;
     } else if (ch == ']' || ch == '}') {
       --depth;
     }
   }
+  return false;
+}
+
+json parse_body(std::string_view text) {
+  if (nested_too_deep(text)) return json(json::value_t::discarded);
   return json::parse(text.begin(), text.end(), nullptr, /*allow_exceptions=*/false);
 }
 

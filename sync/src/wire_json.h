@@ -27,5 +27,9 @@ Status check_protocol(const json& doc);
 // here, never through json::parse directly: the parser is iterative, but
 // dump() and the comparisons recurse, one stack frame per level.
 json parse_body(std::string_view text);
+// True when `text` nests arrays and objects deeper than protocol::kMaxJsonDepth
+// (outside strings): what parse_body refuses besides invalid JSON, so an
+// answer can say which of the two it was.
+bool nested_too_deep(std::string_view text);
 
 }  // namespace tramsync::wire

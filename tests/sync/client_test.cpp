@@ -587,11 +587,29 @@ TEST_CASE("a station file restored from an older backup takes a new identity: wh
   v.patient_id = visit_patient;
   v.temp_c = 37.5;
   must(restored.store->add_visit(v));
+  // An edit chain: the second edit's base is the first, both renumbered.
+  for (const char* phone : {"0912000001", "0912000002"}) {
+    PatientUpdate up;
+    up.phone = phone;
+    must(restored.store->update_patient(made[1], up));
+  }
 
+  // The answer to the renewal is lost once: the device asks again with the
+  // same new id and gets a fresh token, not a refusal (and no second device).
+  int lost = 0;
+  restored.link->after = [&](const sync::Request& req, const sync::Response&) -> std::optional<Error> {
+    if (req.path == "/v1/renew" && lost++ == 0) {
+      return Error{ErrorCode::kIo, "sync", "link", "dropped while reading the answer", ""};
+    }
+    return std::nullopt;
+  };
   sync::SyncReport r = restored.sync();
+  restored.link->after = nullptr;
+  CHECK(lost == 2);
+  CHECK(count(centre.path, "SELECT count(*) FROM devices WHERE renewed_from = '" + old_device + "'") == 1);
   CHECK(r.renewed_from == old_device);
   CHECK_FALSE(r.new_device_id.empty());
-  CHECK(r.renumbered == 3);  // two patients and a visit, made after the restore
+  CHECK(r.renumbered == 5);  // two patients, a visit and two edits, made after the restore
   const std::string new_device = must(restored.store->identity()).device_id;
   CHECK(new_device == r.new_device_id);
   // Nothing lost, nothing twice: the centre has all 7 patients once, the visit
@@ -599,6 +617,12 @@ TEST_CASE("a station file restored from an older backup takes a new identity: wh
   CHECK(count(centre.path, "SELECT count(*) FROM patients") == 7);
   CHECK(count(centre.path, "SELECT count(*) FROM visits WHERE origin = '" + new_device + "'") == 1);
   CHECK(count(centre.path, "SELECT count(*) FROM quarantine") == 0);
+  // The edit chain arrived as a chain: no conflict anywhere, the last phone kept.
+  // (The station's name differs between the centre's registration and the
+  // laptop's init: that conflict is the setup's, not the restore's.)
+  CHECK(count(centre.path, "SELECT count(*) FROM conflicts WHERE kind = 'patient'") == 0);
+  CHECK(count(restored.path, "SELECT count(*) FROM conflicts WHERE kind = 'patient'") == 0);
+  CHECK(must(centre.admin->get_patient(made[1])).phone == "0912000002");
   CHECK(count(restored.path, "SELECT count(*) FROM patients") == 7);
   CHECK(count(restored.path, "SELECT count(*) FROM visits WHERE origin = '" + new_device + "'") == 1);
   for (const std::string& origin : {old_device, new_device}) {
@@ -615,8 +639,19 @@ TEST_CASE("a station file restored from an older backup takes a new identity: wh
   CHECK(r.new_device_id.empty());
   CHECK(r.sent == 1);
   CHECK(count(centre.path, "SELECT count(*) FROM patients") == 8);
-  CHECK(centre.admin->device(new_device).has_value());
+  CHECK(centre.admin->device(new_device)->renewed_from == old_device);
   CHECK_FALSE(centre.admin->device(old_device)->revoked());
+
+  // The renewed device answers for the one it came from: revoking the old
+  // laptop (stolen, say) revokes it too, so a token cannot outlive its
+  // revocation by renewing itself into a new device.
+  must(centre.admin->revoke_device(old_device));
+  add_patient(*restored.store, "Sau thu hồi");
+  auto refused = sync::sync_with_peer(*restored.store, *restored.link, restored.peer, restored.options);
+  REQUIRE_FALSE(refused);
+  CHECK(refused.error().code == ErrorCode::kRefused);
+  CHECK_THAT(refused.error().message(), Catch::Contains("revoked"));
+  CHECK(count(centre.path, "SELECT count(*) FROM patients") == 8);
 }
 
 TEST_CASE("a file copied to a second laptop: both keep working, each one's records reach the other and none is "
@@ -662,4 +697,27 @@ TEST_CASE("a file copied to a second laptop: both keep working, each one's recor
     CHECK(count(path, "SELECT count(*) - count(DISTINCT origin || '/' || origin_seq) FROM changes") == 0);
   }
   CHECK(count(centre.path, "SELECT count(*) FROM quarantine") == 0);
+}
+
+TEST_CASE("a new identity must be a fresh lower-case UUID: not text of any kind, not a writer the server knows",
+          "[sync][client][restore]") {
+  TempDir dir;
+  Centre centre(dir);
+  Device a(dir, "laptop", centre, "TYT-SINHO", "Trạm Y tế xã Sìn Hồ");
+  add_patient(*a.store, "Lò Văn Sáu");
+  a.sync();
+  const std::string device = must(a.store->identity()).device_id;
+  const std::string hash = std::string(64, 'a');
+
+  auto not_uuid = centre.admin->renew_device(device, "ANY TEXT", hash, "");
+  REQUIRE_FALSE(not_uuid);
+  CHECK(not_uuid.error().code == ErrorCode::kInvalid);
+  CHECK(not_uuid.error().field == "device_id");
+  // The centre's own origin, and a device's: taking either would mix two writers' changes.
+  for (const std::string& taken : {must(centre.admin->identity()).device_id, device}) {
+    auto r = centre.admin->renew_device(device, taken, hash, "");
+    REQUIRE_FALSE(r);
+    CHECK(r.error().code == ErrorCode::kConflict);
+  }
+  CHECK(count(centre.path, "SELECT count(*) FROM devices WHERE renewed_from != ''") == 0);
 }

@@ -147,6 +147,9 @@ struct DeviceInfo {
   std::string created_at, revoked_at, last_seen_at, last_sync_at;
   int64_t clock_skew_ms = 0;  // device clock minus server clock at its last request
   std::string token_hash;     // SHA-256 of its bearer token; never shown
+  // The device this one was renewed from (/v1/renew: a restored or copied
+  // file), or "". Revoking that device revokes this one.
+  std::string renewed_from;
   bool revoked() const { return !revoked_at.empty(); }
 };
 
