@@ -2,6 +2,7 @@
 // server; the other commands manage the central file (stations, devices, the
 // shared catalogue). Parses, dispatches, prints; the rules live in
 // tramsync_core and tramsync_sync.
+#include <csignal>
 #include <filesystem>
 #include <iostream>
 #include <string>
@@ -90,6 +91,10 @@ void Context::print_json(const json& j) {
 
 int main(int argc, char** argv) {
   using namespace tramsync::server;
+  // A file-size limit (ulimit -f, systemd's LimitFSIZE) reached while writing
+  // must be an error the store reports as a full disk, not a signal that
+  // kills the process mid-write.
+  std::signal(SIGXFSZ, SIG_IGN);
   Context ctx;
   for (int i = 1; i < argc; ++i) {
     if (std::string_view(argv[i]) == "--json") ctx.as_json = true;  // so parse errors come out as JSON too

@@ -1,5 +1,6 @@
 // station-cli: the station's command line. Parses, dispatches, prints; the
 // records and their rules live in tramsync_core.
+#include <csignal>
 #include <cstdlib>
 #include <cstring>
 #include <iostream>
@@ -62,6 +63,10 @@ void Context::print_json(const nlohmann::json& j) {
 
 int main(int argc, char** argv) {
   using namespace tramsync::cli;
+  // A file-size limit (ulimit -f, systemd's LimitFSIZE) reached while writing
+  // must be an error the store reports as a full disk, not a signal that
+  // kills the process mid-write.
+  std::signal(SIGXFSZ, SIG_IGN);
   Context ctx;
   const char* env_db = std::getenv("TRAMSYNC_DB");
   ctx.db_path = env_db && *env_db ? env_db : "station.db";

@@ -199,7 +199,9 @@ void ConnectionGuard::cut(Slot& s, const std::string& reason) {
   }
   const std::string remote = peer_of(s.fd);
   ::shutdown(s.fd, SHUT_RDWR);
-  if (on_cut_) on_cut_(reason, remote);
+  // A refused connection is counted in the once-a-second connections_refused
+  // line instead: a connect flood must not write a line per connection.
+  if (on_cut_ && !t_refuse) on_cut_(reason, remote);
 }
 
 void ConnectionGuard::start() {

@@ -47,6 +47,7 @@ const char* error_code_for(int status) {
     case 404: return "not_found";
     case 405: return "method_not_allowed";
     case 408: return "timeout";
+    case 411: return "length_required";
     case 413: return "too_large";
     case 414: return "uri_too_long";
     case 415: return "unsupported_media_type";
@@ -207,6 +208,18 @@ std::pair<int, std::string> framing_refusal(const httplib::Request& req) {
     if (v.empty() || v.size() > 18 || v.find_first_not_of("0123456789") != std::string::npos) {
       return {400, "Content-Length: must be a decimal number of bytes, got \"" + v.substr(0, 20) + "\""};
     }
+    // Refused here, not by httplib's payload limit: httplib would first read
+    // and drop all the announced bytes, a worker held for as long as the
+    // sender likes.
+    if (std::stoll(v) > protocol::kMaxRequestBytes) {
+      return {413, "Content-Length: a body of at most " + std::to_string(protocol::kMaxRequestBytes) +
+                       " bytes is accepted, got " + v};
+    }
+  }
+  // Without a length httplib reads a request's body until the connection
+  // closes: one byte per read timeout would hold a worker for ever.
+  if (lengths == 0 && codings == 0 && (req.method == "POST" || req.method == "PUT" || req.method == "PATCH")) {
+    return {411, "Content-Length: a " + req.method + " must say how long its body is (Content-Length or chunked)"};
   }
   // httplib inflates gzip (and deflate) and passes any other coding on as if
   // it were none; the protocol has gzip only.
@@ -277,8 +290,8 @@ void HttpsServer::install_handlers() {
 
   // Each request's start, for the log line of requests sync does not log,
   // and the framing checks, before anything reads the body. (A body announced
-  // as larger than kMaxRequestBytes is never read: httplib drops it and
-  // sync's reader answers 413.)
+  // as larger than kMaxRequestBytes is refused here, before httplib would
+  // read and drop it.)
   http.set_pre_routing_handler([](const httplib::Request& req, httplib::Response& res) {
     t_request = InFlight{std::chrono::steady_clock::now(), true, false};
     auto [status, why] = framing_refusal(req);

@@ -93,6 +93,13 @@ TEST_CASE("hostile HTTP framing gets a 4xx or a closed connection and stores not
        "decimal number"},
       {"Content-Length as a list", post_head(token, "Content-Length: 30, 30\r\n") + empty_push, 400,
        "decimal number"},
+      // httplib would read and drop all the announced bytes first, as slowly
+      // as they come: refused before any of them is read.
+      {"a Content-Length of a terabyte, its body never sent", post_head(token, "Content-Length: 1000000000000\r\n"),
+       413, "at most 8388608 bytes"},
+      // httplib would read such a body until the connection ends.
+      {"a POST with neither Content-Length nor chunked", post_head(token, "") + empty_push, 411,
+       "must say how long its body is"},
       {"a negative chunk size", post_head(token, "Transfer-Encoding: chunked\r\n") + "-1\r\nabc\r\n0\r\n\r\n", 400,
        "could not be read", true},
       {"a chunk size past 2^64", post_head(token, "Transfer-Encoding: chunked\r\n") + "fffffffffffffffff\r\nabc\r\n",
