@@ -358,7 +358,7 @@ Status Store::batch(const std::function<Status()>& actions) {
     return {};
   } catch (const db::DbError& e) {
     if (!e.is_io()) throw;
-    return Error{ErrorCode::kIo, ctx, "database", "could not be written (" + std::string(e.what()) + ")", ""};
+    return StoreImpl::write_failed(ctx, e);
   }
 }
 

@@ -85,6 +85,12 @@ class StoreImpl {
   };
   Batch* batch = nullptr;
 
+  // What a write that SQLite refused for the machine's sake (disk full, I/O,
+  // read-only) is to the caller of action `name`.
+  static Error write_failed(const char* name, const db::DbError& e) {
+    return Error{ErrorCode::kIo, name, "database", "could not be written (" + std::string(e.what()) + ")", ""};
+  }
+
   // Runs f(Action&) -> Result<T> in one BEGIN IMMEDIATE transaction; commits when
   // it returns a value, rolls back on an Error, AbortAction or exception. Inside
   // Store::batch, runs f in the batch's transaction (committed by the batch).
@@ -104,7 +110,7 @@ class StoreImpl {
       return std::move(a.error).in(name);
     } catch (const db::DbError& e) {
       if (!e.is_io()) throw;
-      return Error{ErrorCode::kIo, name, "database", "could not be written (" + std::string(e.what()) + ")", ""};
+      return write_failed(name, e);
     }
   }
 
@@ -121,8 +127,7 @@ class StoreImpl {
     } catch (AbortAction& a) {
       return failed(std::move(a.error).in(name));
     } catch (const db::DbError& e) {
-      Error err = failed(
-          Error{ErrorCode::kIo, name, "database", "could not be written (" + std::string(e.what()) + ")", ""});
+      Error err = failed(write_failed(name, e));
       if (!e.is_io()) throw;
       return err;
     }
