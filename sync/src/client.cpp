@@ -82,6 +82,7 @@ class Exchanger {
   // The answer's JSON body for a 200. Retries a dropped link, 429 and 5xx
   // with backoff; any other refusal is returned at once, in words.
   Result<json> call(Request req) {
+    clash.reset();
     std::string last;
     for (int attempt = 1;; ++attempt) {
       req.headers[protocol::kClientTimeHeader] = std::to_string(clock_.now_ms());
@@ -152,6 +153,13 @@ class Exchanger {
   std::optional<int64_t> clock_skew() const { return skew_; }
   void set_token(std::string token) { token_ = std::move(token); }
   std::string server_database;
+  // Set by call() when the server refused a push because it holds other
+  // changes under a device's numbers (409 origin_reused): whose, and from which.
+  struct Clash {
+    std::string origin;
+    int64_t origin_seq = 0;
+  };
+  std::optional<Clash> clash;
 
  private:
   void note_clock(const json& doc, int64_t sent_at, int64_t received_at) {
@@ -162,7 +170,7 @@ class Exchanger {
     if (doc.contains("database_id") && doc["database_id"].is_string()) server_database = doc["database_id"];
   }
 
-  static Error refusal(int status, const json& doc) {
+  Error refusal(int status, const json& doc) {
     std::string code, message;
     if (doc.is_object()) {
       if (doc.contains("code") && doc["code"].is_string()) code = doc["code"];
@@ -183,8 +191,8 @@ class Exchanger {
     if (code == "origin_reused" && doc.contains("origin_seq") && doc["origin_seq"].is_number_integer() &&
         doc.contains("origin") && doc["origin"].is_string()) {
       // Which change clashed: the caller may take a new identity (run_sync).
-      return Error{ErrorCode::kConflict, "sync", "origin_seq", message,
-                   doc["origin"].get<std::string>() + "/" + std::to_string(doc["origin_seq"].get<int64_t>())};
+      clash = Clash{doc["origin"].get<std::string>(), doc["origin_seq"].get<int64_t>()};
+      return Error{ErrorCode::kConflict, "sync", "origin_seq", message, clash->origin};
     }
     if (code == "origin_reused") {
       return refused(
@@ -310,23 +318,19 @@ Result<SyncReport> run_sync(Store& store, Exchanger& ex, const std::string& peer
       Request req = make_request("POST", "/v1/push");
       req.body = wire::encode_batch(page.changes);
       auto ack = ex.call(std::move(req));
-      if (!ack && ack.error().code == ErrorCode::kConflict && ack.error().field == "origin_seq" &&
-          report.new_device_id.empty()) {
+      if (!ack && ex.clash) {
         // The server holds other changes under this device's numbers, from
-        // `clash` on: this file is an old backup or a copy. Those changes of
-        // its own become a new device's and are sent again as such.
-        const std::string& v = ack.error().value;
-        const auto slash = v.rfind('/');
-        const std::string origin = v.substr(0, slash);
-        const int64_t clash = slash == std::string::npos ? 0 : std::stoll(v.substr(slash + 1));
-        if (origin == store.identity()->device_id && clash > 0) {
-          if (auto st = renew_identity(store, ex, peer_id, settings, clash - 1, report); !st) return st.error();
+        // the clash on: this file is an old backup or a copy. Those changes of
+        // its own become a new device's and are sent again as such (once).
+        const Exchanger::Clash clash = *ex.clash;
+        if (clash.origin == own->device_id && clash.origin_seq > 0 && report.new_device_id.empty()) {
+          if (auto st = renew_identity(store, ex, peer_id, settings, clash.origin_seq - 1, report); !st) {
+            return st.error();
+          }
           continue;
         }
-      }
-      if (!ack && ack.error().code == ErrorCode::kConflict && ack.error().field == "origin_seq") {
-        return refused("the server already holds different changes under the numbers of device " +
-                       ack.error().value + " (" + ack.error().rule +
+        return refused("the server already holds different changes under the numbers of device " + clash.origin +
+                       " (" + ack.error().rule +
                        "); this file looks restored from an old backup or copied. Stop writing to it and ask the "
                        "centre: the records it holds are safe");
       }
