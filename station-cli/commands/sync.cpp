@@ -51,22 +51,25 @@ std::optional<PeerState> choose_peer(Store& store, const std::string& server) {
 class ProgressLine {
  public:
   explicit ProgressLine(bool enabled) : enabled_(enabled) {}
+  // "link problem (REASON); retry N in S s", the reason cut to `reason_max`.
+  static std::string retry_text(const sync::SyncProgress& p, size_t reason_max) {
+    return "link problem (" + p.retry_reason.substr(0, reason_max) + "); retry " + std::to_string(p.attempt) +
+           " in " + std::to_string((p.retry_in_ms + 999) / 1000) + " s";
+  }
   ~ProgressLine() { finish(); }
   void show(const sync::SyncProgress& p) {
     if (!enabled_) {
       // No terminal (a script, a log file): no bar, but a retry still gets
       // one line, so whoever reads the log knows why the sync took so long.
       if (p.phase == sync::SyncProgress::Phase::kRetry) {
-        std::fprintf(stderr, "sync: link problem (%s); retry %d in %lld s\n", p.retry_reason.c_str(), p.attempt,
-                     static_cast<long long>((p.retry_in_ms + 999) / 1000));
+        std::fprintf(stderr, "sync: %s\n", retry_text(p, std::string::npos).c_str());
         std::fflush(stderr);
       }
       return;
     }
     std::string line;
     if (p.phase == sync::SyncProgress::Phase::kRetry) {
-      line = "link problem (" + p.retry_reason.substr(0, 60) + "); retry " + std::to_string(p.attempt) + " in " +
-             std::to_string((p.retry_in_ms + 999) / 1000) + " s";
+      line = retry_text(p, 60);
     } else if (p.phase == sync::SyncProgress::Phase::kPull && p.pull_end > 0) {
       // Receiving: how far through the server's log (a new device's first sync).
       const int width = 20;
