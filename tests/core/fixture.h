@@ -59,6 +59,19 @@ inline void must(Status s) {
   REQUIRE(s.ok());
 }
 
+// A patient with the fields every test needs and no others.
+inline PatientInput patient_input(const std::string& name, const std::string& village = "Thôn Đông",
+                                  std::vector<std::string> categories = {}, const std::string& birth = "1950",
+                                  const std::string& sex = "female") {
+  PatientInput in;
+  in.name = name;
+  in.sex = sex;
+  in.birth = birth;
+  in.village = village;
+  in.categories = std::move(categories);
+  return in;
+}
+
 // The error of a Result that must have failed.
 template <typename T>
 Error must_fail(Result<T> r) {
@@ -114,13 +127,7 @@ class StoreFixture {
   std::string add_patient(const std::string& name, const std::string& village = "Thôn Đông",
                           std::vector<std::string> categories = {}, const std::string& birth = "1950",
                           const std::string& sex = "female") {
-    PatientInput in;
-    in.name = name;
-    in.sex = sex;
-    in.birth = birth;
-    in.village = village;
-    in.categories = std::move(categories);
-    return must(store->add_patient(in));
+    return must(store->add_patient(patient_input(name, village, std::move(categories), birth, sex)));
   }
 
   std::string add_item(const std::string& code, const std::string& unit = "tablet",

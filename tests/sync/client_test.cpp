@@ -78,13 +78,7 @@ struct Device {
 };
 
 std::string add_patient(Store& s, const std::string& name, const std::string& village = "Bản Mới") {
-  PatientInput p;
-  p.name = name;
-  p.sex = "female";
-  p.birth = "1950";
-  p.village = village;
-  p.categories = {"elderly"};
-  return must(s.add_patient(p));
+  return must(s.add_patient(patient_input(name, village, {"elderly"})));
 }
 
 // A number read from a node's file directly.

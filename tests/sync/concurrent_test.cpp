@@ -88,16 +88,6 @@ class LiveCentre {
   std::thread thread_;
 };
 
-PatientInput patient(const std::string& name) {
-  PatientInput p;
-  p.name = name;
-  p.sex = "male";
-  p.birth = "1948";
-  p.village = "Bản Mới";
-  p.categories = {"elderly", "chronic"};
-  return p;
-}
-
 }  // namespace
 
 TEST_CASE("eight stations syncing at once with one server over TLS: every change stored once, every station "
@@ -140,7 +130,7 @@ TEST_CASE("eight stations syncing at once with one server over TLS: every change
       o.backoff_initial_ms = 20;
       for (int round = 0; round < kRounds; ++round) {
         for (int p = 0; p < kPatients / kRounds + 1; ++p) {
-          auto id = l.store->add_patient(patient("Người bệnh " + std::to_string(i) + "-" + std::to_string(p)));
+          auto id = l.store->add_patient(patient_input("Người bệnh " + std::to_string(i) + "-" + std::to_string(p), "Bản Mới", {"elderly", "chronic"}, "1948", "male"));
           if (!id) {
             errors[i] = id.error().message();
             ++failures;
